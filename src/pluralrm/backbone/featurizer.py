@@ -1,0 +1,316 @@
+"""Featurize (prompt, response) texts into fixed vectors ``h(x, y)``, once, with a cache.
+
+Why it is built this way:
+
+* **Length-sorted batches, right padding, pooling from the attention mask.** Sorting by token count keeps
+  padding (wasted FLOPs) small; pooling positions come from the mask, never from the pad id, so a wrong
+  or shared pad token cannot move the pooled position. Inputs are always right-padded internally, so the
+  tokenizer's ``padding_side`` does not matter; with right padding a causal model's real tokens never
+  attend to pads and their position ids are unchanged. Features therefore do not depend on batch size,
+  order or padding side (the tests check all three).
+* **Left truncation.** A preference is about the response, which sits at the end of the text; cutting
+  the start keeps it (and the last-token position) intact.
+* **Several (pooling, layer) candidates from one forward pass**, each cached under its own namespace, so
+  comparing layers or poolings costs one featurization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from pluralrm.backbone.feature_cache import FeatureCache, text_key
+from pluralrm.backbone.formatting import FORMAT_VERSION, format_conversation, uses_chat_template
+from pluralrm.backbone.loading import Backbone
+from pluralrm.data.records import Prompt
+from pluralrm.paths import cache_root
+
+logger = logging.getLogger(__name__)
+
+Pooling = Literal["last", "mean"]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which vector to take from the backbone.
+
+    Attributes
+    ----------
+    pooling : {"last", "mean"}
+        ``"last"``: hidden state of the last real token (causal LMs); ``"mean"``: mean over real tokens
+        (encoders).
+    layer : int
+        Index into the hidden states: 0 is the embedding output, ``num_layers`` (or -1) the final layer.
+    normalize : bool
+        L2-normalize each vector (what sentence-transformers' MiniLM pipeline does).
+    """
+
+    pooling: Pooling = "last"
+    layer: int = -1
+    normalize: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pooling not in ("last", "mean"):
+            raise ValueError(f"pooling must be 'last' or 'mean', got {self.pooling!r}")
+
+
+def default_spec(kind: str) -> FeatureSpec:
+    """Last-token pooling for causal LMs, mean pooling for encoders (final layer)."""
+    return FeatureSpec(pooling="last" if kind == "causal" else "mean", layer=-1)
+
+
+def pool_hidden(hidden, attention_mask, pooling: Pooling):
+    """Pool ``hidden`` (batch, seq, d) over real tokens given ``attention_mask`` (batch, seq).
+
+    The last real token is found from the mask itself, so left and right padding both work.
+    """
+    import torch
+
+    if pooling == "last":
+        seq_len = attention_mask.shape[1]
+        # Index of the last 1 in each row: flip, find the first 1, map back.
+        last = seq_len - 1 - torch.flip(attention_mask, dims=[1]).argmax(dim=1)
+        return hidden[torch.arange(hidden.shape[0]), last]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+
+
+class Featurizer:
+    """Map texts or (prompt, response) pairs to float32 feature vectors.
+
+    Parameters
+    ----------
+    backbone : Backbone
+        From :func:`pluralrm.backbone.load_backbone`.
+    spec : FeatureSpec, optional
+        Pooling and layer; defaults to :func:`default_spec` for the backbone's kind.
+    max_length : int
+        Token budget per text; longer texts lose their *beginning*.
+    batch_size : int
+        Maximum texts per forward pass.
+    max_batch_tokens : int
+        Maximum padded tokens per forward pass (bounds memory on long texts).
+    cache : bool
+        Use the on-disk feature cache under ``$PLURALRM_CACHE``.
+    flush_every : int
+        Write computed vectors to the cache after this many texts, so an interrupted run loses little.
+    show_progress : bool
+        Show a Rich progress bar with tokens/s.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        *,
+        spec: FeatureSpec | None = None,
+        max_length: int = 512,
+        batch_size: int = 32,
+        max_batch_tokens: int = 16384,
+        cache: bool = True,
+        flush_every: int = 256,
+        show_progress: bool = False,
+    ) -> None:
+        self.backbone = backbone
+        self.spec = spec or default_spec(backbone.kind)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
+        self.cache = cache
+        self.flush_every = flush_every
+        self.show_progress = show_progress
+        self._caches: dict[FeatureSpec, FeatureCache] = {}
+
+    # --- public API ------------------------------------------------------------------------------
+
+    def format(self, prompt: Prompt, response: str) -> str:
+        return format_conversation(prompt, response, self.backbone.tokenizer, self.backbone.kind)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Features of already formatted texts, shape ``(len(texts), d)``, in the caller's order."""
+        return self.encode_specs(texts, [self.spec])[self.spec]
+
+    def encode_conversations(self, prompts: Sequence[Prompt], responses: Sequence[str]) -> np.ndarray:
+        """Features of ``responses[i]`` given ``prompts[i]``."""
+        if len(prompts) != len(responses):
+            raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
+        return self.encode([self.format(p, r) for p, r in zip(prompts, responses, strict=True)])
+
+    def encode_specs(self, texts: Sequence[str], specs: Sequence[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
+        """Features for several (pooling, layer) candidates from one forward pass per batch."""
+        requested = list(specs)
+        canonical = {spec: self._canonical(spec) for spec in requested}  # layer -1 and n are one namespace
+        specs = list(dict.fromkeys(canonical.values()))
+        unique = list(dict.fromkeys(texts))
+        keys = {text: text_key(text) for text in unique}
+        caches = {spec: self._cache_for(spec) for spec in specs} if self.cache else {}
+        todo = [t for t in unique if not all(keys[t] in c for c in caches.values())] if caches else unique
+        if len(todo) < len(unique):
+            logger.info("feature cache: %d of %d texts already computed", len(unique) - len(todo), len(unique))
+        computed = self._compute(todo, specs, caches, keys)
+        by_spec: dict[FeatureSpec, np.ndarray] = {}
+        for spec in specs:
+            if not texts:
+                by_spec[spec] = np.zeros((0, self.dim), np.float32)
+                continue
+            if caches:
+                rows = caches[spec].get_many([keys[t] for t in unique])
+            else:
+                rows = computed[spec]
+            position = {text: i for i, text in enumerate(unique)}
+            by_spec[spec] = rows[[position[t] for t in texts]]
+        return {spec: by_spec[canonical[spec]] for spec in requested}
+
+    @property
+    def dim(self) -> int:
+        return self.backbone.hidden_size
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _canonical(self, spec: FeatureSpec) -> FeatureSpec:
+        """The spec with its layer as a non-negative index, after checking the range."""
+        n = self.backbone.num_layers
+        if not -(n + 1) <= spec.layer <= n:
+            raise ValueError(f"layer {spec.layer} out of range for a {n}-layer backbone (use 0..{n} or -1)")
+        return replace(spec, layer=spec.layer % (n + 1))
+
+    def namespace(self, spec: FeatureSpec) -> dict:
+        """What identifies features of this spec: the cache namespace (also saved with exported features)."""
+        return {
+            "backbone": self.backbone.fingerprint,
+            "spec": asdict(self._canonical(spec)),
+            "max_length": self.max_length,
+            "format_version": FORMAT_VERSION,
+            "chat_template": uses_chat_template(self.backbone.tokenizer, self.backbone.kind),
+        }
+
+    def _cache_for(self, spec: FeatureSpec) -> FeatureCache:
+        spec = self._canonical(spec)
+        if spec not in self._caches:
+            meta = self.namespace(spec)
+            digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
+            self._caches[spec] = FeatureCache(cache_root() / "features" / digest, meta)
+        return self._caches[spec]
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        tokenizer = self.backbone.tokenizer
+        templated = uses_chat_template(tokenizer, self.backbone.kind)
+        previous_side = tokenizer.truncation_side
+        tokenizer.truncation_side = "left"
+        try:
+            encoded = tokenizer(texts, truncation=True, max_length=self.max_length,
+                                add_special_tokens=not templated)
+        finally:
+            tokenizer.truncation_side = previous_side
+        return encoded["input_ids"]
+
+    def _batches(self, lengths: list[int]) -> list[list[int]]:
+        """Indices grouped into batches of similar length, longest first (fail fast on memory)."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            longest = lengths[current[0]] if current else lengths[i]
+            if current and (len(current) >= self.batch_size or longest * (len(current) + 1) > self.max_batch_tokens):
+                batches.append(current)
+                current = []
+            current.append(i)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _forward(self, ids: list[list[int]], specs: list[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
+        import torch
+
+        width = max(len(x) for x in ids)
+        pad_id = self.backbone.tokenizer.pad_token_id
+        input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):  # right padding, see the module docstring
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            attention_mask[row, : len(seq)] = 1
+        final_layer = self.backbone.num_layers
+        need_all = any(s.layer != final_layer for s in specs)
+        with torch.inference_mode():
+            output = self.backbone.model(input_ids=input_ids, attention_mask=attention_mask,
+                                         output_hidden_states=need_all)
+        out = {}
+        for spec in specs:
+            hidden = output.last_hidden_state if spec.layer == final_layer else output.hidden_states[spec.layer]
+            pooled = pool_hidden(hidden, attention_mask, spec.pooling).float()
+            if spec.normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            out[spec] = pooled.cpu().numpy()
+        return out
+
+    def _compute(
+        self,
+        texts: list[str],
+        specs: list[FeatureSpec],
+        caches: dict[FeatureSpec, FeatureCache],
+        keys: dict[str, bytes],
+    ) -> dict[FeatureSpec, np.ndarray]:
+        if not texts:
+            return {spec: np.zeros((0, self.dim), np.float32) for spec in specs}
+        ids = self._tokenize(texts)
+        lengths = [len(x) for x in ids]
+        batches = self._batches(lengths)
+        results = {spec: np.zeros((len(texts), self.dim), np.float32) for spec in specs}
+        pending: list[int] = []
+        with _progress(self.show_progress, len(texts), sum(lengths)) as advance:
+            for batch in batches:
+                start = time.perf_counter()
+                pooled = self._forward([ids[i] for i in batch], specs)
+                for spec in specs:
+                    results[spec][batch] = pooled[spec]
+                pending.extend(batch)
+                if caches and len(pending) >= self.flush_every:
+                    self._flush(pending, texts, results, caches, keys)
+                    pending = []
+                advance(len(batch), sum(lengths[i] for i in batch), time.perf_counter() - start)
+        if caches and pending:
+            self._flush(pending, texts, results, caches, keys)
+        return results
+
+    @staticmethod
+    def _flush(pending, texts, results, caches, keys) -> None:
+        pending_keys = [keys[texts[i]] for i in pending]
+        for spec, cache in caches.items():
+            cache.put_many(pending_keys, results[spec][pending])
+
+
+class _progress:
+    """A Rich progress bar showing texts done and tokens/s, or a no-op when not asked for."""
+
+    def __init__(self, enabled: bool, n_texts: int, n_tokens: int) -> None:
+        self.enabled = enabled
+        self.n_texts = n_texts
+        self.tokens = 0
+        self.seconds = 0.0
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda *args: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(TextColumn("featurizing"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+        self.bar.__enter__()
+        self.task = self.bar.add_task("featurize", total=self.n_texts, rate="")
+
+        def advance(n: int, tokens: int, seconds: float) -> None:
+            self.tokens += tokens
+            self.seconds += seconds
+            self.bar.update(self.task, advance=n, rate=f"{self.tokens / max(self.seconds, 1e-9):,.0f} tok/s")
+
+        return advance
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self.bar.__exit__(*exc)

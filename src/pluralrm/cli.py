@@ -1,0 +1,142 @@
+"""The ``pluralrm`` command line: each verb parses, calls one library function, and formats the result."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from pluralrm.data import DataValidationError, load_pairs, load_ranked
+
+app = typer.Typer(
+    name="pluralrm",
+    help="Learn the diversity of human preferences as decomposed, personalizable reward models.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+SYNTHETIC = "synthetic"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
+                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _load_pair_records(data: str, format: str, skip_invalid: bool) -> tuple[list[dict], str]:
+    """Records from a file/hub id, or the built-in synthetic data when DATA is 'synthetic'."""
+    if data == SYNTHETIC and not Path(data).exists():
+        from pluralrm.data.synthetic import make_synthetic_preferences
+
+        synthetic = make_synthetic_preferences()
+        return synthetic.pairs, "built-in synthetic pluralistic data"
+    result = load_pairs(data, format=format, skip_invalid=skip_invalid)
+    return result.records, result.report.summary()
+
+
+@app.command()
+def inspect(
+    data: Annotated[str, typer.Argument(help="Data file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")],
+    format: Annotated[str, typer.Option(help="Input format, or 'auto' to detect.")] = "auto",
+    ranked: Annotated[bool, typer.Option(help="Load as ranked responses instead of pairs.")] = False,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+) -> None:
+    """Load and validate a data file; print record counts and the first problems.
+
+    Example: pluralrm inspect ../shared/data/dsp/webgpt.test-dev.json.gz
+    """
+    try:
+        if ranked:
+            result = load_ranked(data, format=format, skip_invalid=skip_invalid)
+            records, summary, skipped = result.records, result.report.summary(), result.report.skipped
+        else:
+            records, summary = _load_pair_records(data, format, skip_invalid)
+            skipped = []
+    except DataValidationError as error:
+        raise _fail(str(error)) from None
+    console.print(summary)
+    for problem in skipped[:5]:
+        console.print(f"  [yellow]skipped[/] {problem}")
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record.get("subset") or "-"] = counts.get(record.get("subset") or "-", 0) + 1
+    table = Table("subset", "records")
+    for subset, n in sorted(counts.items()):
+        table.add_row(subset, str(n))
+    Console().print(table)
+
+
+@app.command()
+def featurize(
+    data: Annotated[str, typer.Argument(help="Pairs file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")],
+    out: Annotated[Path, typer.Option(help="Output directory for features.safetensors + features.json.")],
+    backbone: Annotated[str, typer.Option(help="'minilm', 'smollm2', a model directory or a hub id.")] = "minilm",
+    format: Annotated[str, typer.Option(help="Input format: auto, trl, hh, dsp, dsp-domain.")] = "auto",
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records instead of failing.")] = False,
+    pooling: Annotated[str | None, typer.Option(help="'last' or 'mean' (default: by backbone kind).")] = None,
+    layer: Annotated[int, typer.Option(help="Hidden-state index: 0 = embeddings, -1 = final layer.")] = -1,
+    max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts lose their start.")] = 512,
+    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
+    cache: Annotated[bool, typer.Option(help="Use the feature cache ($PLURALRM_CACHE).")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
+) -> None:
+    """Featurize preference pairs with a backbone and save H_chosen / H_rejected.
+
+    Example: pluralrm featurize ../shared/data/hh-rlhf-harmless/test-dev.jsonl.gz --skip-invalid
+    --backbone minilm --out out/hh-minilm
+    """
+    _setup_logging(verbose)
+    from pluralrm.backbone import BackboneNotFoundError, Featurizer, FeatureSpec, default_spec, load_backbone
+    from pluralrm.backbone.pairs import featurize_pairs
+
+    try:
+        records, summary = _load_pair_records(data, format, skip_invalid)
+    except DataValidationError as error:
+        raise _fail(str(error)) from None
+    records = records[:limit] if limit else records
+    console.print(f"[green]data[/] {summary}; featurizing {len(records)} pairs")
+    try:
+        loaded = load_backbone(backbone)
+    except BackboneNotFoundError as error:
+        raise _fail(str(error)) from None
+    spec = default_spec(loaded.kind)
+    try:
+        spec = FeatureSpec(pooling=pooling or spec.pooling, layer=layer)  # type: ignore[arg-type]
+        featurizer = Featurizer(loaded, spec=spec, max_length=max_length, batch_size=batch_size,
+                                cache=cache, show_progress=True)
+        features = featurize_pairs(records, featurizer, source=data)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    features.save(out)
+    console.print(f"[green]wrote[/] {out} ({len(features)} pairs × {features.chosen.shape[1]} features, "
+                  f"backbone {loaded.fingerprint[:32]}…, pooling {spec.pooling}, layer {spec.layer})")
+
+
+@app.command()
+def backbones() -> None:
+    """List the named backbones (each also accepts a local directory or hub id).
+
+    Example: pluralrm backbones
+    """
+    from pluralrm.backbone import NAMED_BACKBONES
+
+    table = Table("name", "description")
+    for name, description in NAMED_BACKBONES.items():
+        table.add_row(name, description)
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    app()

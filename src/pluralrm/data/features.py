@@ -1,0 +1,89 @@
+"""Featurized preference pairs: ``H_chosen`` and ``H_rejected`` with the metadata to trust them.
+
+This is the hand-off between the backbone (torch) and everything downstream (numpy): a directory with
+``features.safetensors`` (``chosen``, ``rejected``: float32, shape (n_pairs, d)) and ``features.json``
+(what produced them, and each pair's id, subset and user). Loading needs only numpy and safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pluralrm.atomic import atomic_path, write_json
+
+FEATURES_FILE = "features.safetensors"
+META_FILE = "features.json"
+
+
+@dataclass
+class PairFeatures:
+    """Features of the chosen and rejected response of each pair.
+
+    Attributes
+    ----------
+    chosen, rejected : ndarray of shape (n_pairs, n_features)
+    ids, subsets, users : list of str or None, one per pair
+    namespace : dict
+        Backbone fingerprint, pooling, layer, max length — what makes two feature sets comparable.
+    """
+
+    chosen: np.ndarray
+    rejected: np.ndarray
+    ids: list[str | None]
+    subsets: list[str | None] = field(default_factory=list)
+    users: list[str | None] = field(default_factory=list)
+    namespace: dict = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.chosen.shape != self.rejected.shape or self.chosen.ndim != 2:
+            raise ValueError(
+                f"chosen {self.chosen.shape} and rejected {self.rejected.shape} must be equal 2-D shapes"
+            )
+        n = len(self.chosen)
+        self.subsets = self.subsets or [None] * n
+        self.users = self.users or [None] * n
+        for name in ("ids", "subsets", "users"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} pairs")
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    @property
+    def differences(self) -> np.ndarray:
+        """``D = H_chosen − H_rejected``, shape (n_pairs, n_features)."""
+        return self.chosen - self.rejected
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``features.safetensors`` + ``features.json`` into ``directory`` (atomically each)."""
+        from safetensors.numpy import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        with atomic_path(directory / FEATURES_FILE) as tmp:
+            save_file({"chosen": np.ascontiguousarray(self.chosen, np.float32),
+                       "rejected": np.ascontiguousarray(self.rejected, np.float32)}, tmp)
+        write_json(directory / META_FILE, {
+            "n_pairs": len(self), "n_features": int(self.chosen.shape[1]), "namespace": self.namespace,
+            "source": self.source, "ids": self.ids, "subsets": self.subsets, "users": self.users,
+        })
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> PairFeatures:
+        from safetensors.numpy import load_file
+
+        directory = Path(directory)
+        for name in (FEATURES_FILE, META_FILE):
+            if not (directory / name).exists():
+                raise FileNotFoundError(f"{directory}: missing {name}; is this a `pluralrm featurize` output?")
+        arrays = load_file(directory / FEATURES_FILE)
+        meta = json.loads((directory / META_FILE).read_text())
+        return cls(chosen=arrays["chosen"], rejected=arrays["rejected"], ids=meta["ids"],
+                   subsets=meta["subsets"], users=meta["users"], namespace=meta["namespace"],
+                   source=meta.get("source", ""))
