@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
@@ -25,12 +26,17 @@ SYNTHETIC = "synthetic"
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s",
-                        handlers=[RichHandler(console=console, show_path=False)], force=True)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+        force=True,
+    )
 
 
 def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
+    # soft_wrap keeps the file/line/field message on one line, so it can be grepped and copied.
+    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -47,7 +53,9 @@ def _load_pair_records(data: str, format: str, skip_invalid: bool) -> tuple[list
 
 @app.command()
 def inspect(
-    data: Annotated[str, typer.Argument(help="Data file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")],
+    data: Annotated[
+        str, typer.Argument(help="Data file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")
+    ],
     format: Annotated[str, typer.Option(help="Input format, or 'auto' to detect.")] = "auto",
     ranked: Annotated[bool, typer.Option(help="Load as ranked responses instead of pairs.")] = False,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
@@ -65,9 +73,9 @@ def inspect(
             skipped = []
     except DataValidationError as error:
         raise _fail(str(error)) from None
-    console.print(summary)
+    console.print(escape(summary), soft_wrap=True)
     for problem in skipped[:5]:
-        console.print(f"  [yellow]skipped[/] {problem}")
+        console.print(f"  [yellow]skipped[/] {escape(str(problem))}", soft_wrap=True)
     counts: dict[str, int] = {}
     for record in records:
         counts[record.get("subset") or "-"] = counts.get(record.get("subset") or "-", 0) + 1
@@ -79,11 +87,17 @@ def inspect(
 
 @app.command()
 def featurize(
-    data: Annotated[str, typer.Argument(help="Pairs file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")],
+    data: Annotated[
+        str, typer.Argument(help="Pairs file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")
+    ],
     out: Annotated[Path, typer.Option(help="Output directory for features.safetensors + features.json.")],
-    backbone: Annotated[str, typer.Option(help="'minilm', 'smollm2', a model directory or a hub id.")] = "minilm",
+    backbone: Annotated[
+        str, typer.Option(help="'minilm', 'smollm2', a model directory or a hub id.")
+    ] = "minilm",
     format: Annotated[str, typer.Option(help="Input format: auto, trl, hh, dsp, dsp-domain.")] = "auto",
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records instead of failing.")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Skip and count invalid records instead of failing.")
+    ] = False,
     pooling: Annotated[str | None, typer.Option(help="'last' or 'mean' (default: by backbone kind).")] = None,
     layer: Annotated[int, typer.Option(help="Hidden-state index: 0 = embeddings, -1 = final layer.")] = -1,
     max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts lose their start.")] = 512,
@@ -98,7 +112,7 @@ def featurize(
     --backbone minilm --out out/hh-minilm
     """
     _setup_logging(verbose)
-    from pluralrm.backbone import BackboneNotFoundError, Featurizer, FeatureSpec, default_spec, load_backbone
+    from pluralrm.backbone import BackboneNotFoundError, FeatureSpec, Featurizer, default_spec, load_backbone
     from pluralrm.backbone.pairs import featurize_pairs
 
     try:
@@ -106,7 +120,7 @@ def featurize(
     except DataValidationError as error:
         raise _fail(str(error)) from None
     records = records[:limit] if limit else records
-    console.print(f"[green]data[/] {summary}; featurizing {len(records)} pairs")
+    console.print(f"[green]data[/] {escape(summary)}; featurizing {len(records)} pairs", soft_wrap=True)
     try:
         loaded = load_backbone(backbone)
     except BackboneNotFoundError as error:
@@ -114,14 +128,17 @@ def featurize(
     spec = default_spec(loaded.kind)
     try:
         spec = FeatureSpec(pooling=pooling or spec.pooling, layer=layer)  # type: ignore[arg-type]
-        featurizer = Featurizer(loaded, spec=spec, max_length=max_length, batch_size=batch_size,
-                                cache=cache, show_progress=True)
+        featurizer = Featurizer(
+            loaded, spec=spec, max_length=max_length, batch_size=batch_size, cache=cache, show_progress=True
+        )
         features = featurize_pairs(records, featurizer, source=data)
     except ValueError as error:
         raise _fail(str(error)) from None
     features.save(out)
-    console.print(f"[green]wrote[/] {out} ({len(features)} pairs × {features.chosen.shape[1]} features, "
-                  f"backbone {loaded.fingerprint[:32]}…, pooling {spec.pooling}, layer {spec.layer})")
+    console.print(
+        f"[green]wrote[/] {out} ({len(features)} pairs × {features.chosen.shape[1]} features, "
+        f"backbone {loaded.fingerprint[:32]}…, pooling {spec.pooling}, layer {spec.layer})"
+    )
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """Backbones (named, local, hub), the cached featurizer, and pair featurization. Torch lives here."""
 
-from pluralrm.backbone.featurizer import Featurizer, FeatureSpec, default_spec, pool_hidden
+from pluralrm.backbone.featurizer import FeatureSpec, Featurizer, default_spec, pool_hidden
 from pluralrm.backbone.loading import (
     NAMED_BACKBONES,
     Backbone,

@@ -3,7 +3,7 @@
 Layout, one namespace per (backbone fingerprint, feature spec, formatting, max length)::
 
     <root>/features/<namespace>/meta.json
-    <root>/features/<namespace>/shard-<time>-<random>.safetensors   # "keys": (n, 32) uint8, "features": (n, d)
+    <root>/features/<namespace>/shard-<time>-<random>.safetensors  # keys (n, 32) uint8, features (n, d)
 
 Each shard carries the sha256 digests of its texts next to their vectors, so the shards *are* the index:
 opening the cache reads only the small ``keys`` tensors, and there is no second file that could disagree

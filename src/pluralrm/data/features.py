@@ -66,12 +66,25 @@ class PairFeatures:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / FEATURES_FILE) as tmp:
-            save_file({"chosen": np.ascontiguousarray(self.chosen, np.float32),
-                       "rejected": np.ascontiguousarray(self.rejected, np.float32)}, tmp)
-        write_json(directory / META_FILE, {
-            "n_pairs": len(self), "n_features": int(self.chosen.shape[1]), "namespace": self.namespace,
-            "source": self.source, "ids": self.ids, "subsets": self.subsets, "users": self.users,
-        })
+            save_file(
+                {
+                    "chosen": np.ascontiguousarray(self.chosen, np.float32),
+                    "rejected": np.ascontiguousarray(self.rejected, np.float32),
+                },
+                tmp,
+            )
+        write_json(
+            directory / META_FILE,
+            {
+                "n_pairs": len(self),
+                "n_features": int(self.chosen.shape[1]),
+                "namespace": self.namespace,
+                "source": self.source,
+                "ids": self.ids,
+                "subsets": self.subsets,
+                "users": self.users,
+            },
+        )
         return directory
 
     @classmethod
@@ -81,9 +94,17 @@ class PairFeatures:
         directory = Path(directory)
         for name in (FEATURES_FILE, META_FILE):
             if not (directory / name).exists():
-                raise FileNotFoundError(f"{directory}: missing {name}; is this a `pluralrm featurize` output?")
+                raise FileNotFoundError(
+                    f"{directory}: missing {name}; is this a `pluralrm featurize` output?"
+                )
         arrays = load_file(directory / FEATURES_FILE)
         meta = json.loads((directory / META_FILE).read_text())
-        return cls(chosen=arrays["chosen"], rejected=arrays["rejected"], ids=meta["ids"],
-                   subsets=meta["subsets"], users=meta["users"], namespace=meta["namespace"],
-                   source=meta.get("source", ""))
+        return cls(
+            chosen=arrays["chosen"],
+            rejected=arrays["rejected"],
+            ids=meta["ids"],
+            subsets=meta["subsets"],
+            users=meta["users"],
+            namespace=meta["namespace"],
+            source=meta.get("source", ""),
+        )

@@ -50,7 +50,9 @@ def _iter_jsonl(path: Path, skip_invalid: bool, problems: list[DataValidationErr
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                problem = DataValidationError(location, f"not valid UTF-8 (byte offset {error.start} in line)")
+                problem = DataValidationError(
+                    location, f"not valid UTF-8 (byte offset {error.start} in line)"
+                )
                 if not skip_invalid:
                     raise problem from None
                 problems.append(problem)
@@ -60,7 +62,9 @@ def _iter_jsonl(path: Path, skip_invalid: bool, problems: list[DataValidationErr
             try:
                 yield location, json.loads(text)
             except json.JSONDecodeError as error:
-                problem = DataValidationError(location, f"malformed JSON: {error.msg} at column {error.colno}")
+                problem = DataValidationError(
+                    location, f"malformed JSON: {error.msg} at column {error.colno}"
+                )
                 if not skip_invalid:
                     raise problem from None
                 problems.append(problem)
@@ -109,7 +113,9 @@ def _iter_parquet(path: Path) -> Iterator[RawRecord]:
     try:
         parquet = pq.ParquetFile(path)
     except Exception as error:  # pyarrow raises several unrelated types for a bad file
-        raise DataValidationError(RecordLocation(str(path)), f"not a readable Parquet file: {error}") from None
+        raise DataValidationError(
+            RecordLocation(str(path)), f"not a readable Parquet file: {error}"
+        ) from None
     row = 0
     for batch in parquet.iter_batches(batch_size=4096):
         for record in batch.to_pylist():
@@ -158,7 +164,9 @@ def iter_raw_records(
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.startswith((".", "/", "~")) or any(text.lower().endswith(s) for s in (*SUPPORTED_SUFFIXES, ".gz"))
+    return text.startswith((".", "/", "~")) or any(
+        text.lower().endswith(s) for s in (*SUPPORTED_SUFFIXES, ".gz")
+    )
 
 
 def _load_hub_dataset(spec: str) -> Any:
@@ -188,7 +196,8 @@ def _iter_dataset(dataset: Any) -> Iterator[RawRecord]:
         dataset = next(iter(dataset.values()))
     if not isinstance(dataset, datasets.Dataset | list):
         raise DataValidationError(
-            RecordLocation(label), f"expected a path, a datasets.Dataset or a list, got {type(dataset).__name__}"
+            RecordLocation(label),
+            f"expected a path, a datasets.Dataset or a list, got {type(dataset).__name__}",
         )
     for i, record in enumerate(dataset):
         yield RecordLocation(label, row=i), record

@@ -129,8 +129,11 @@ def _pairs_from_hh(record: Any, location: RecordLocation) -> list[dict]:
     chosen = check_text(require_field(record, "chosen", location), location, "chosen")
     rejected = check_text(require_field(record, "rejected", location), location, "rejected")
     prompt, chosen_reply, rejected_reply = _split_transcripts(chosen, rejected, location)
-    return [normalize_pair({**record, "prompt": prompt, "chosen": chosen_reply, "rejected": rejected_reply},
-                           location)]
+    return [
+        normalize_pair(
+            {**record, "prompt": prompt, "chosen": chosen_reply, "rejected": rejected_reply}, location
+        )
+    ]
 
 
 class _Tie(Exception):
@@ -177,7 +180,12 @@ def _pairs_from_dsp_domain(record: Any, location: RecordLocation) -> list[dict]:
         for other in (*DSP_DOMAINS, DSP_BASELINE):
             if other == domain:
                 continue
-            pair = {"prompt": query, "chosen": responses[domain], "rejected": responses[other], "subset": domain}
+            pair = {
+                "prompt": query,
+                "chosen": responses[domain],
+                "rejected": responses[other],
+                "subset": domain,
+            }
             if base_id is not None:
                 pair["id"] = f"{base_id}/{domain}>{other}"
             pairs.append(normalize_pair(pair, location))
@@ -187,8 +195,11 @@ def _pairs_from_dsp_domain(record: Any, location: RecordLocation) -> list[dict]:
 def _ranked_from_dsp_domain(record: Any, location: RecordLocation) -> list[dict]:
     query, responses = _dsp_domain_responses(record, location)
     models = [*DSP_DOMAINS, DSP_BASELINE]
-    return [normalize_ranked({"prompt": query, "responses": [responses[m] for m in models], "models": models},
-                             location)]
+    return [
+        normalize_ranked(
+            {"prompt": query, "responses": [responses[m] for m in models], "models": models}, location
+        )
+    ]
 
 
 def _ranked_from_ranked(record: Any, location: RecordLocation) -> list[dict]:
@@ -205,7 +216,9 @@ def _ranked_from_wide(record: Any, location: RecordLocation) -> list[dict]:
         raise DataValidationError(location, "no response_1..N columns", "response_1")
     if indices != list(range(1, n + 1)):
         missing = sorted(set(range(1, max(indices) + 1)) - set(indices))
-        raise DataValidationError(location, "response columns are not numbered 1..N", f"response_{missing[0]}")
+        raise DataValidationError(
+            location, "response columns are not numbered 1..N", f"response_{missing[0]}"
+        )
     ranked: dict[str, Any] = {
         "prompt": require_field(record, "prompt", location),
         "responses": [record[f"response_{i}"] for i in range(1, n + 1)],

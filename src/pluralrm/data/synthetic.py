@@ -26,52 +26,138 @@ import numpy as np
 ATTRIBUTES = ("length", "formality", "refusal", "humour", "list_structure", "empathy")
 
 _TOPICS: dict[str, tuple[str, list[str]]] = {
-    "sleep": ("How can I sleep better at night?", [
-        "keep a regular bedtime, even at weekends", "avoid caffeine after lunch",
-        "keep the bedroom cool and dark", "put screens away an hour before bed",
-        "get some daylight in the morning", "write tomorrow's worries on paper before bed"]),
-    "budget": ("How do I start a monthly budget?", [
-        "list every fixed expense first", "track a month of spending before cutting anything",
-        "set aside savings on payday", "use separate accounts for bills and fun money",
-        "review the budget every Sunday", "plan for irregular costs like gifts"]),
-    "running": ("How should a beginner start running?", [
-        "alternate one minute of running with two of walking", "run three times a week, not every day",
-        "buy shoes fitted at a running shop", "keep the pace slow enough to talk",
-        "add ten percent more distance per week at most", "stretch gently after each run"]),
-    "bread": ("How do I bake my first loaf of bread?", [
-        "weigh the flour instead of using cups", "let the dough rise until it doubles",
-        "knead for about ten minutes", "preheat the oven with a tray of water",
-        "bake until the loaf sounds hollow underneath", "let it cool before slicing"]),
-    "python": ("How can I learn Python programming?", [
-        "write a small script every day", "read other people's code on open projects",
-        "learn to use the debugger early", "solve short exercises before big projects",
-        "use version control from the first week", "build something you will use yourself"]),
-    "garden": ("How do I grow tomatoes on a balcony?", [
-        "choose a dwarf variety for pots", "use a container of at least twenty litres",
-        "water deeply in the morning", "give them six hours of sun", "feed with tomato fertiliser weekly",
-        "tie the stems to a stake as they grow"]),
-    "interview": ("How do I prepare for a job interview?", [
-        "research the company's recent news", "prepare three stories about your achievements",
-        "practise answers out loud", "prepare questions for the interviewer",
-        "plan your route and arrive early", "send a short thank-you note afterwards"]),
-    "move": ("What should I do when moving to a new city?", [
-        "register with a local doctor early", "walk around your neighbourhood in the first week",
-        "join a club or class to meet people", "set up utilities before you arrive",
-        "keep important documents in one folder", "learn the public transport routes"]),
-    "study": ("How can I study more effectively for exams?", [
-        "test yourself instead of rereading", "space your sessions over several days",
-        "study in blocks of forty minutes", "explain topics to a friend", "sleep well before the exam",
-        "mix different subjects in one session"]),
-    "travel": ("How do I plan a cheap trip abroad?", [
-        "book flights midweek", "travel outside the peak season", "stay in guesthouses or hostels",
-        "eat where the locals eat", "use a card without foreign fees", "buy a city transport pass"]),
-    "stress": ("How can I handle stress at work?", [
-        "take a short walk at lunchtime", "break big tasks into small steps",
-        "say no to tasks that are not yours", "keep a list of what you finished each day",
-        "talk to your manager about priorities", "protect one evening a week for yourself"]),
-    "plants": ("How do I keep houseplants alive?", [
-        "check the soil before watering", "use pots with drainage holes", "put them near a bright window",
-        "wipe dust off the leaves", "repot them every two years", "feed them in spring and summer"]),
+    "sleep": (
+        "How can I sleep better at night?",
+        [
+            "keep a regular bedtime, even at weekends",
+            "avoid caffeine after lunch",
+            "keep the bedroom cool and dark",
+            "put screens away an hour before bed",
+            "get some daylight in the morning",
+            "write tomorrow's worries on paper before bed",
+        ],
+    ),
+    "budget": (
+        "How do I start a monthly budget?",
+        [
+            "list every fixed expense first",
+            "track a month of spending before cutting anything",
+            "set aside savings on payday",
+            "use separate accounts for bills and fun money",
+            "review the budget every Sunday",
+            "plan for irregular costs like gifts",
+        ],
+    ),
+    "running": (
+        "How should a beginner start running?",
+        [
+            "alternate one minute of running with two of walking",
+            "run three times a week, not every day",
+            "buy shoes fitted at a running shop",
+            "keep the pace slow enough to talk",
+            "add ten percent more distance per week at most",
+            "stretch gently after each run",
+        ],
+    ),
+    "bread": (
+        "How do I bake my first loaf of bread?",
+        [
+            "weigh the flour instead of using cups",
+            "let the dough rise until it doubles",
+            "knead for about ten minutes",
+            "preheat the oven with a tray of water",
+            "bake until the loaf sounds hollow underneath",
+            "let it cool before slicing",
+        ],
+    ),
+    "python": (
+        "How can I learn Python programming?",
+        [
+            "write a small script every day",
+            "read other people's code on open projects",
+            "learn to use the debugger early",
+            "solve short exercises before big projects",
+            "use version control from the first week",
+            "build something you will use yourself",
+        ],
+    ),
+    "garden": (
+        "How do I grow tomatoes on a balcony?",
+        [
+            "choose a dwarf variety for pots",
+            "use a container of at least twenty litres",
+            "water deeply in the morning",
+            "give them six hours of sun",
+            "feed with tomato fertiliser weekly",
+            "tie the stems to a stake as they grow",
+        ],
+    ),
+    "interview": (
+        "How do I prepare for a job interview?",
+        [
+            "research the company's recent news",
+            "prepare three stories about your achievements",
+            "practise answers out loud",
+            "prepare questions for the interviewer",
+            "plan your route and arrive early",
+            "send a short thank-you note afterwards",
+        ],
+    ),
+    "move": (
+        "What should I do when moving to a new city?",
+        [
+            "register with a local doctor early",
+            "walk around your neighbourhood in the first week",
+            "join a club or class to meet people",
+            "set up utilities before you arrive",
+            "keep important documents in one folder",
+            "learn the public transport routes",
+        ],
+    ),
+    "study": (
+        "How can I study more effectively for exams?",
+        [
+            "test yourself instead of rereading",
+            "space your sessions over several days",
+            "study in blocks of forty minutes",
+            "explain topics to a friend",
+            "sleep well before the exam",
+            "mix different subjects in one session",
+        ],
+    ),
+    "travel": (
+        "How do I plan a cheap trip abroad?",
+        [
+            "book flights midweek",
+            "travel outside the peak season",
+            "stay in guesthouses or hostels",
+            "eat where the locals eat",
+            "use a card without foreign fees",
+            "buy a city transport pass",
+        ],
+    ),
+    "stress": (
+        "How can I handle stress at work?",
+        [
+            "take a short walk at lunchtime",
+            "break big tasks into small steps",
+            "say no to tasks that are not yours",
+            "keep a list of what you finished each day",
+            "talk to your manager about priorities",
+            "protect one evening a week for yourself",
+        ],
+    ),
+    "plants": (
+        "How do I keep houseplants alive?",
+        [
+            "check the soil before watering",
+            "use pots with drainage holes",
+            "put them near a bright window",
+            "wipe dust off the leaves",
+            "repot them every two years",
+            "feed them in spring and summer",
+        ],
+    ),
 }
 
 _FORMAL = ("It is advisable to {tip}.", "One should {tip}.", "It is recommended to {tip}.")
@@ -119,13 +205,13 @@ def default_users() -> dict[str, np.ndarray]:
     """Seven users whose tastes conflict on purpose (weights over :data:`ATTRIBUTES`)."""
     table = {
         #             length formality refusal humour list empathy
-        "concise":     (-1.0, 0.3, -0.5, 0.0, 0.0, -0.3),
-        "formal":      (0.3, 1.0, 0.0, -0.8, 0.3, 0.0),
-        "playful":     (0.0, -0.8, -0.5, 1.0, 0.0, 0.3),
-        "cautious":    (0.0, 0.3, 1.2, -0.3, 0.0, 0.5),
-        "thorough":    (1.0, 0.0, -1.0, 0.0, 0.5, 0.0),
-        "structured":  (0.3, 0.3, -0.5, 0.0, 1.2, 0.0),
-        "empathetic":  (0.0, -0.3, 0.0, 0.3, -0.3, 1.2),
+        "concise": (-1.0, 0.3, -0.5, 0.0, 0.0, -0.3),
+        "formal": (0.3, 1.0, 0.0, -0.8, 0.3, 0.0),
+        "playful": (0.0, -0.8, -0.5, 1.0, 0.0, 0.3),
+        "cautious": (0.0, 0.3, 1.2, -0.3, 0.0, 0.5),
+        "thorough": (1.0, 0.0, -1.0, 0.0, 0.5, 0.0),
+        "structured": (0.3, 0.3, -0.5, 0.0, 1.2, 0.0),
+        "empathetic": (0.0, -0.3, 0.0, 0.3, -0.3, 1.2),
     }
     return {name: np.asarray(w, dtype=np.float64) for name, w in table.items()}
 
@@ -222,15 +308,17 @@ def make_synthetic_preferences(
                 delta = float(weights @ (pool[i][1] - pool[j][1]))
                 if rng.random() >= 1.0 / (1.0 + np.exp(-beta * delta)):
                     i, j = j, i
-                pairs.append({
-                    "prompt": prompt,
-                    "chosen": pool[i][0],
-                    "rejected": pool[j][0],
-                    "id": f"synthetic:{p}/{user}/{k}",
-                    "source": "synthetic",
-                    "subset": topic,
-                    "user": user,
-                    "chosen_attributes": pool[i][1].tolist(),
-                    "rejected_attributes": pool[j][1].tolist(),
-                })
+                pairs.append(
+                    {
+                        "prompt": prompt,
+                        "chosen": pool[i][0],
+                        "rejected": pool[j][0],
+                        "id": f"synthetic:{p}/{user}/{k}",
+                        "source": "synthetic",
+                        "subset": topic,
+                        "user": user,
+                        "chosen_attributes": pool[i][1].tolist(),
+                        "rejected_attributes": pool[j][1].tolist(),
+                    }
+                )
     return SyntheticPreferences(pairs=pairs, attribute_names=ATTRIBUTES, users=users, responses=responses)

@@ -61,9 +61,7 @@ def render_transcript(messages: list[Message], style: str = "hh") -> str:
     return "".join(f"\n\n{_SPEAKER_BY_ROLE[m['role']]}: {m['content']}" for m in messages)
 
 
-def split_shared_prompt(
-    chosen: list[Message], rejected: list[Message]
-) -> tuple[list[Message], str, str]:
+def split_shared_prompt(chosen: list[Message], rejected: list[Message]) -> tuple[list[Message], str, str]:
     """Return ``(prompt_messages, chosen_reply, rejected_reply)`` for two transcripts of one comparison.
 
     Raises
@@ -73,7 +71,9 @@ def split_shared_prompt(
     """
     for name, messages in (("chosen", chosen), ("rejected", rejected)):
         if len(messages) < 2 or messages[-1]["role"] != "assistant":
-            raise TranscriptError(f"the {name} transcript does not end with an assistant reply after a prompt")
+            raise TranscriptError(
+                f"the {name} transcript does not end with an assistant reply after a prompt"
+            )
     prompt_c, prompt_r = chosen[:-1], rejected[:-1]
     if prompt_c != prompt_r:
         turn = next(

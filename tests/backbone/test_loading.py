@@ -1,0 +1,47 @@
+import shutil
+
+import pytest
+
+from pluralrm.backbone import BackboneNotFoundError, load_backbone
+from pluralrm.backbone.feature_cache import FeatureCache, text_key
+from pluralrm.backbone.fingerprint import fingerprint_directory
+
+
+def test_unknown_names_and_missing_directories_are_clear_errors(tmp_path):
+    with pytest.raises(BackboneNotFoundError, match="unknown backbone 'nonsense'"):
+        load_backbone("nonsense")
+    with pytest.raises(BackboneNotFoundError, match="no such directory"):
+        load_backbone(str(tmp_path / "missing"))
+    with pytest.raises(BackboneNotFoundError, match=r"no config\.json"):
+        load_backbone(str(tmp_path))
+
+
+def test_hub_id_offline_without_cache_explains_itself(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    with pytest.raises(BackboneNotFoundError, match="could not load backbone 'someone/not-a-model'"):
+        load_backbone("someone/not-a-model")
+
+
+def test_fingerprint_changes_with_the_weights(tiny_model_dirs, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_model_dirs["gpt2"], copy)
+    assert fingerprint_directory(copy) == fingerprint_directory(tiny_model_dirs["gpt2"])
+    (copy / "README.md").write_text("docs do not change features")
+    assert fingerprint_directory(copy) == fingerprint_directory(tiny_model_dirs["gpt2"])
+    weights = copy / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    assert fingerprint_directory(copy) != fingerprint_directory(tiny_model_dirs["gpt2"])
+    assert load_backbone(str(copy)).fingerprint.startswith("dir:")
+
+
+def test_cache_refuses_a_namespace_with_other_metadata(tmp_path):
+    import numpy as np
+
+    cache = FeatureCache(tmp_path / "ns", {"backbone": "a"})
+    cache.put_many([text_key("x")], np.ones((1, 3), np.float32))
+    assert len(FeatureCache(tmp_path / "ns", {"backbone": "a"})) == 1
+    with pytest.raises(ValueError, match="holds features of"):
+        FeatureCache(tmp_path / "ns", {"backbone": "b"})
