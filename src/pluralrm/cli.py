@@ -101,7 +101,8 @@ def featurize(
     pooling: Annotated[str | None, typer.Option(help="'last' or 'mean' (default: by backbone kind).")] = None,
     layer: Annotated[int, typer.Option(help="Hidden-state index: 0 = embeddings, -1 = final layer.")] = -1,
     max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts lose their start.")] = 512,
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 32,
+    batch_size: Annotated[int, typer.Option(help="Most texts per forward pass.")] = 64,
+    max_batch_tokens: Annotated[int, typer.Option(help="Most padded tokens per forward pass.")] = 2048,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     cache: Annotated[bool, typer.Option(help="Use the feature cache ($PLURALRM_CACHE).")] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
@@ -129,7 +130,13 @@ def featurize(
     try:
         spec = FeatureSpec(pooling=pooling or spec.pooling, layer=layer)  # type: ignore[arg-type]
         featurizer = Featurizer(
-            loaded, spec=spec, max_length=max_length, batch_size=batch_size, cache=cache, show_progress=True
+            loaded,
+            spec=spec,
+            max_length=max_length,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            cache=cache,
+            show_progress=True,
         )
         features = featurize_pairs(records, featurizer, source=data)
     except ValueError as error:
