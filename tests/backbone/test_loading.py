@@ -45,3 +45,21 @@ def test_cache_refuses_a_namespace_with_other_metadata(tmp_path):
     assert len(FeatureCache(tmp_path / "ns", {"backbone": "a"})) == 1
     with pytest.raises(ValueError, match="holds features of"):
         FeatureCache(tmp_path / "ns", {"backbone": "b"})
+
+
+def test_hub_id_loads_from_a_local_hub_cache_offline(tiny_model_dirs, tmp_path, monkeypatch):
+    """The real hub code path, fed by a hub cache laid out on disk as huggingface_hub writes it."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--someone--tiny-gpt2"
+    shutil.copytree(tiny_model_dirs["gpt2"], repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    backbone = load_backbone("someone/tiny-gpt2")
+    assert backbone.kind == "causal"
+    assert backbone.fingerprint == f"hub:someone/tiny-gpt2@{commit}"

@@ -198,6 +198,19 @@ def _resolve(name_or_path: str) -> tuple[Path | str, str, str | None]:
     return hub_id, "", revision or None
 
 
+def _hub_commit(repo_id: str, revision: str | None) -> str:
+    """The commit a hub id resolved to, read from the local hub cache that ``from_pretrained`` filled.
+
+    A branch name such as ``main`` moves; the commit does not, so features cached under it stay valid.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo_id, "config.json", revision=revision)
+    if not isinstance(path, str) or "/snapshots/" not in path:
+        raise BackboneNotFoundError(f"{repo_id}: loaded, but its commit could not be found in the hub cache")
+    return Path(path).parent.name
+
+
 def load_backbone(name_or_path: str, *, kind: BackboneKind | None = None) -> Backbone:
     """Load a backbone in fp32, in eval mode, on the CPU.
 
@@ -222,8 +235,7 @@ def load_backbone(name_or_path: str, *, kind: BackboneKind | None = None) -> Bac
             "directories, the named backbones and models already in the hub cache can be loaded."
         ) from None
     if not fingerprint:
-        commit = getattr(model.config, "_commit_hash", None) or revision or "unknown-revision"
-        fingerprint = f"hub:{source}@{commit}"
+        fingerprint = f"hub:{source}@{_hub_commit(str(source), revision)}"
     if tokenizer.pad_token_id is None:
         # The pad id is never read (pooling uses the attention mask); it only has to exist for padding.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
