@@ -148,6 +148,168 @@ def featurize(
     )
 
 
+def _load_features(path: Path) -> PairFeatures:  # noqa: F821 - imported lazily
+    from pluralrm.data.features import PairFeatures
+
+    return PairFeatures.load(path)
+
+
+@app.command()
+def decompose(
+    features_or_data: Annotated[
+        str, typer.Argument(help="A `pluralrm featurize` output directory, or pairs data.")
+    ],
+    out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
+    components: Annotated[int, typer.Option(help="Number of PCA reward heads to keep.")] = 32,
+    center: Annotated[
+        bool, typer.Option(help="Centre D first (reference DRM) or use its second moment.")
+    ] = False,
+    backbone: Annotated[str, typer.Option(help="Backbone, when DATA is raw pairs.")] = "minilm",
+    val_fraction: Annotated[float, typer.Option(help="Pairs held out to pick the general head's L2.")] = 0.2,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the validation split.")] = 0,
+) -> None:
+    """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
+
+    Example: pluralrm decompose out/hh-minilm --components 32 --out models/hh-drm
+    """
+    from pluralrm.data.splits import group_split
+    from pluralrm.rewards.fitting import fit_reward_model
+
+    features = _features_for(features_or_data, backbone, skip_invalid)
+    train_idx, val_idx = group_split(features.groups, [1 - val_fraction, val_fraction], seed=seed)
+    model = fit_reward_model(
+        features.select(train_idx),
+        features.select(val_idx),
+        n_components=components,
+        center=center,
+        backbone_name=backbone,
+    )
+    model.save_pretrained(out)
+    ratio = model.decomposed.explained_variance_ratio_
+    console.print(
+        f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} PCA heads; "
+        f"top-5 explained variance {', '.join(f'{r:.3f}' for r in ratio[:5])}",
+        soft_wrap=True,
+    )
+
+
+def _features_for(features_or_data: str, backbone: str, skip_invalid: bool, model=None):
+    """PairFeatures from a featurize output directory, or by featurizing a pairs file."""
+    path = Path(features_or_data)
+    if path.is_dir():
+        try:
+            return _load_features(path)
+        except FileNotFoundError as error:
+            raise _fail(str(error)) from None
+    from pluralrm.backbone import Featurizer, load_backbone
+    from pluralrm.backbone.pairs import featurize_pairs
+
+    try:
+        records, summary = _load_pair_records(features_or_data, "auto", skip_invalid)
+    except DataValidationError as error:
+        raise _fail(str(error)) from None
+    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    featurizer = (
+        model.featurizer() if model is not None else Featurizer(load_backbone(backbone), show_progress=True)
+    )
+    featurizer.show_progress = True
+    return featurize_pairs(records, featurizer, source=features_or_data)
+
+
+@app.command()
+def evaluate(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory (from decompose or demo).")],
+    data: Annotated[str, typer.Argument(help="A featurize output directory, or pairs data.")],
+    out: Annotated[Path | None, typer.Option(help="Write the tidy table here as CSV.")] = None,
+    by: Annotated[str, typer.Option(help="Group rows by 'subset' or 'user'.")] = "subset",
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+) -> None:
+    """Pairwise accuracy (95% bootstrap interval) of the general head and every PCA head.
+
+    Example: pluralrm evaluate models/hh-drm ../shared/data/dsp/helpful.test-dev.json.gz --skip-invalid
+    """
+    from pluralrm.evaluate.runner import evaluate_model
+    from pluralrm.evaluate.tables import write_csv
+    from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
+
+    try:
+        model = RewardModel.from_pretrained(model_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+    features = _features_for(data, model.backbone_name, skip_invalid, model=model)
+    try:
+        rows = evaluate_model(model, features, by=by)
+    except IncompatibleBackboneError as error:
+        raise _fail(str(error)) from None
+    _print_rows(rows, top=12)
+    if out:
+        write_csv(rows, out)
+        console.print(f"[green]wrote[/] {out}")
+
+
+def _print_rows(rows: list[dict], top: int) -> None:
+    table = Table("head", "subset", "accuracy", "95% CI", "n", "ties")
+    shown = [r for r in rows if r["subset"] == "all"][:top] + [
+        r for r in rows if r["subset"] != "all" and r["head"] in ("general", "best-pc")
+    ]
+    for r in shown:
+        table.add_row(
+            r["head"],
+            r["subset"],
+            f"{r['accuracy']:.3f}",
+            f"{r['ci_low']:.3f}–{r['ci_high']:.3f}",
+            str(r["n"]),
+            str(r["ties"]),
+        )
+    Console().print(table)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the model, tables and plots.")] = Path("out/demo"),
+    data: Annotated[str | None, typer.Option(help="Run on these pairs instead of the built-in data.")] = None,
+    backbone: Annotated[str, typer.Option(help="Backbone name, directory or hub id.")] = "minilm",
+    components: Annotated[int, typer.Option(help="PCA reward heads to keep.")] = 16,
+    center: Annotated[bool, typer.Option(help="Centre D before PCA (reference DRM).")] = False,
+    limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
+) -> None:
+    """The main job: built-in pluralistic data → backbone → general + PCA heads → tables and plots.
+
+    Example: pluralrm demo --out out/demo   (or --data ../shared/data/dsp/helpful.test-dev.json.gz)
+    """
+    _setup_logging(verbose)
+    from pluralrm.demo import run_demo
+
+    try:
+        result = run_demo(
+            out,
+            data=data,
+            backbone=backbone,
+            n_components=components,
+            center=center,
+            limit=limit,
+            show_progress=True,
+        )
+    except DataValidationError as error:
+        raise _fail(str(error)) from None
+    console.print(f"pairs: {result.n_pairs}")
+    _print_rows(result.rows, top=6)
+    if result.attribute_rows:
+        table = Table("head", "explained var.", "tracks attribute", "correlation")
+        for r in result.attribute_rows:
+            table.add_row(
+                r["head"], f"{r['explained_variance_ratio']:.3f}", r["attribute"], f"{r['correlation']:+.2f}"
+            )
+        Console().print(table)
+    console.print(
+        f"[green]wrote[/] {result.out}/ (model/, accuracy.csv, explained_variance.png, head_accuracy.png"
+        + (", head_attributes.csv" if result.attribute_rows else "")
+        + ", summary.json)"
+    )
+
+
 @app.command()
 def backbones() -> None:
     """List the named backbones (each also accepts a local directory or hub id).

@@ -7,6 +7,7 @@ This is the hand-off between the backbone (torch) and everything downstream (num
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,12 @@ FEATURES_FILE = "features.safetensors"
 META_FILE = "features.json"
 
 
+def prompt_group(prompt: str | list) -> str:
+    """A short stable key of a prompt (string or messages), so splits can keep a prompt on one side."""
+    text = prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 @dataclass
 class PairFeatures:
     """Features of the chosen and rejected response of each pair.
@@ -27,6 +34,9 @@ class PairFeatures:
     ----------
     chosen, rejected : ndarray of shape (n_pairs, n_features)
     ids, subsets, users : list of str or None, one per pair
+    groups : list of str, one per pair
+        Pairs with the same group share a prompt; splits keep a group on one side so that a test
+        prompt is never seen in training (defaults to the ids: every pair its own group).
     namespace : dict
         Backbone fingerprint, pooling, layer, max length — what makes two feature sets comparable.
     """
@@ -38,6 +48,7 @@ class PairFeatures:
     users: list[str | None] = field(default_factory=list)
     namespace: dict = field(default_factory=dict)
     source: str = ""
+    groups: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.chosen.shape != self.rejected.shape or self.chosen.ndim != 2:
@@ -47,7 +58,8 @@ class PairFeatures:
         n = len(self.chosen)
         self.subsets = self.subsets or [None] * n
         self.users = self.users or [None] * n
-        for name in ("ids", "subsets", "users"):
+        self.groups = self.groups or [str(i if i is not None else k) for k, i in enumerate(self.ids)]
+        for name in ("ids", "subsets", "users", "groups"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"{name} has {len(getattr(self, name))} entries for {n} pairs")
 
@@ -58,6 +70,21 @@ class PairFeatures:
     def differences(self) -> np.ndarray:
         """``D = H_chosen − H_rejected``, shape (n_pairs, n_features)."""
         return self.chosen - self.rejected
+
+    def select(self, indices: np.ndarray | list[int]) -> PairFeatures:
+        """The pairs at ``indices`` (a train/test split, a subset, a user)."""
+        idx = np.asarray(indices, dtype=int)
+        pick = lambda values: [values[i] for i in idx]  # noqa: E731
+        return PairFeatures(
+            chosen=self.chosen[idx],
+            rejected=self.rejected[idx],
+            ids=pick(self.ids),
+            subsets=pick(self.subsets),
+            users=pick(self.users),
+            namespace=self.namespace,
+            source=self.source,
+            groups=pick(self.groups),
+        )
 
     def save(self, directory: str | Path) -> Path:
         """Write ``features.safetensors`` + ``features.json`` into ``directory`` (atomically each)."""

@@ -1,0 +1,145 @@
+"""Decomposed reward models: orthogonal reward directions from the principal axes of ``D``.
+
+Each principal direction ``v_j`` of the pair differences ``D = H_chosen − H_rejected`` is a reward head
+``r_j(x, y) = v_j · h(x, y)``; a user is a weight vector over heads. The covariance is accumulated in
+streaming batches (float64 d×d sums), so memory is O(d²) whatever the number of pairs, and the exact
+eigendecomposition makes the result deterministic (no randomized SVD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from pluralrm.rewards.linear_head import LinearRewardHead
+from pluralrm.validation import check_is_fitted, check_matrix, check_vector
+
+
+class DecomposedRewardModel:
+    """PCA reward heads of pair differences.
+
+    Parameters
+    ----------
+    n_components : int or None
+        Heads to keep (at most ``n_features``); ``None`` keeps all.
+    center : bool
+        ``True`` (as the reference DRM code, scikit-learn PCA's default): principal axes of the
+        *covariance* of ``D`` — the mean preference direction is removed first. ``False``: axes of the
+        uncentred second moment ``DᵀD / n``, so the mean preference direction can itself be a head.
+    batch_size : int
+        Rows per accumulation step in :meth:`fit`.
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        Orthonormal heads, sorted by explained variance. Each sign is fixed so that the head prefers the
+        chosen response on average over the fit data (``mean(D @ v) ≥ 0``); the reference's "negated
+        heads" are ``-components_`` (see :meth:`scores` with ``include_negated``), never stored twice.
+    explained_variance_, explained_variance_ratio_ : ndarray of shape (n_components,)
+    mean_ : ndarray of shape (n_features,)
+        Mean of ``D`` (the consensus preference direction, unnormalized).
+    n_samples_seen_ : int
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> D = rng.normal(size=(500, 4)) * np.array([3.0, 1.0, 0.5, 0.1])
+    >>> model = DecomposedRewardModel(n_components=2).fit(D)
+    >>> np.round(np.abs(model.components_), 2)
+    array([[1.  , 0.  , 0.  , 0.  ],
+           [0.  , 1.  , 0.  , 0.  ]])
+    """
+
+    def __init__(
+        self, *, n_components: int | None = None, center: bool = True, batch_size: int = 8192
+    ) -> None:
+        self.n_components = n_components
+        self.center = center
+        self.batch_size = batch_size
+
+    # --- fitting ------------------------------------------------------------------------------------
+
+    def fit(self, D: np.ndarray | Iterable[np.ndarray]) -> DecomposedRewardModel:
+        """Fit on ``D`` of shape (n_pairs, n_features), or on an iterable of such batches (N > RAM)."""
+        self._reset()
+        batches = (
+            (D[i : i + self.batch_size] for i in range(0, len(D), self.batch_size))
+            if isinstance(D, np.ndarray)
+            else D
+        )
+        for batch in batches:
+            self._accumulate(batch)
+        if not getattr(self, "n_samples_seen_", 0):
+            raise ValueError("D has no rows; need at least 2 pairs to fit")
+        return self._finalize()
+
+    def partial_fit(self, D: np.ndarray) -> DecomposedRewardModel:
+        """Add a batch of differences and refresh the heads (streaming use)."""
+        self._accumulate(D)
+        return self._finalize()
+
+    def _reset(self) -> None:
+        for name in ("_sum", "_outer", "n_samples_seen_"):
+            if hasattr(self, name):
+                delattr(self, name)
+
+    def _accumulate(self, batch: np.ndarray) -> None:
+        n_features = self._sum.shape[0] if hasattr(self, "_sum") else None
+        batch = check_matrix(batch, "D", n_features=n_features).astype(np.float64, copy=False)
+        if not hasattr(self, "_sum"):
+            self._sum = np.zeros(batch.shape[1])
+            self._outer = np.zeros((batch.shape[1], batch.shape[1]))
+            self.n_samples_seen_ = 0
+        self._sum += batch.sum(axis=0)
+        self._outer += batch.T @ batch
+        self.n_samples_seen_ += len(batch)
+
+    def _finalize(self) -> DecomposedRewardModel:
+        n, d = self.n_samples_seen_, self._sum.shape[0]
+        if n < 2:
+            raise ValueError(f"need at least 2 pairs to fit, got {n}")
+        k = d if self.n_components is None else self.n_components
+        if not 1 <= k <= d:
+            raise ValueError(f"n_components must be in [1, {d}] for {d} features, got {self.n_components}")
+        mean = self._sum / n
+        if self.center:
+            moment = (self._outer - n * np.outer(mean, mean)) / (n - 1)
+        else:
+            moment = self._outer / n
+        eigenvalues, eigenvectors = np.linalg.eigh((moment + moment.T) / 2)
+        order = np.argsort(eigenvalues)[::-1][:k]
+        components = eigenvectors[:, order].T  # (k, d)
+        # Sign: prefer chosen on the fit data; ties (mean projection 0) fall back to the largest |entry|.
+        projected_mean = components @ mean
+        fallback = np.sign(components[np.arange(k), np.abs(components).argmax(axis=1)])
+        signs = np.where(projected_mean != 0, np.sign(projected_mean), fallback)
+        self.components_ = components * signs[:, None]
+        total = max(float(np.trace(moment)), np.finfo(float).tiny)
+        self.explained_variance_ = np.clip(eigenvalues[order], 0.0, None)
+        self.explained_variance_ratio_ = self.explained_variance_ / total
+        self.mean_ = mean
+        self.n_features_in_ = d
+        return self
+
+    # --- using the heads ----------------------------------------------------------------------------
+
+    def scores(self, H: np.ndarray, *, include_negated: bool = False) -> np.ndarray:
+        """Each head's reward of each row of ``H`` (responses or pair differences), shape (n, k).
+
+        With ``include_negated`` the reference DRM convention of 2k heads ``[v_1..v_k, −v_1..−v_k]``.
+        """
+        check_is_fitted(self, "components_")
+        s = check_matrix(H, "H", n_features=self.n_features_in_) @ self.components_.T
+        return np.concatenate([s, -s], axis=1) if include_negated else s
+
+    def combine(self, weights: np.ndarray) -> LinearRewardHead:
+        """The reward ``Σ_j w_j r_j`` as one :class:`LinearRewardHead`."""
+        check_is_fitted(self, "components_")
+        w = check_vector(weights, "weights", length=len(self.components_))
+        return LinearRewardHead.from_coef(w @ self.components_)
+
+    def head(self, j: int) -> LinearRewardHead:
+        """Head ``j`` alone (0-based; ``-components_[j]`` is its negation)."""
+        check_is_fitted(self, "components_")
+        return LinearRewardHead.from_coef(self.components_[j])
