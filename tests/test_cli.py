@@ -9,7 +9,7 @@ from pluralrm.data.features import PairFeatures
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("verb", ["inspect", "featurize", "backbones"])
+@pytest.mark.parametrize("verb", ["inspect", "featurize", "backbones", "decompose", "evaluate", "demo"])
 def test_every_verb_has_help_with_an_example(verb):
     result = runner.invoke(app, [verb, "--help"])
     assert result.exit_code == 0
@@ -59,3 +59,61 @@ def test_inspect_synthetic_and_skip_invalid(tmp_path):
     assert runner.invoke(app, ["inspect", str(data)]).exit_code == 2
     result = runner.invoke(app, ["inspect", str(data), "--skip-invalid"])
     assert result.exit_code == 0 and "1 invalid skipped" in result.output
+
+
+def test_decompose_then_evaluate_from_features(tmp_path, tiny_model_dirs):
+    data = tmp_path / "pairs.jsonl"
+    records = [
+        {
+            "prompt": f"q{i}",
+            "chosen": f"a long helpful answer number {i}",
+            "rejected": f"no {i}",
+            "subset": "ab"[i % 2],
+        }
+        for i in range(40)
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    backbone = str(tiny_model_dirs["gpt2"])
+    assert (
+        runner.invoke(
+            app, ["featurize", str(data), "--backbone", backbone, "--out", str(tmp_path / "f")]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        app, ["decompose", str(tmp_path / "f"), "--components", "4", "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "m" / "heads.safetensors").exists()
+    result = runner.invoke(
+        app, ["evaluate", str(tmp_path / "m"), str(tmp_path / "f"), "--out", str(tmp_path / "e.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "e.csv").read_text().splitlines()
+    assert lines[0].startswith("head,subset,accuracy") and len(lines) == 1 + 5 * 3  # 5 heads × (all, a, b)
+    # Raw data is featurized with the model's own backbone, giving the same table.
+    result = runner.invoke(
+        app, ["evaluate", str(tmp_path / "m"), str(data), "--out", str(tmp_path / "e2.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "e2.csv").read_text() == (tmp_path / "e.csv").read_text()
+
+
+def test_evaluate_refuses_features_of_another_backbone(tmp_path, tiny_model_dirs):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(
+        "".join(
+            json.dumps({"prompt": f"q{i}", "chosen": f"yes {i}", "rejected": f"no {i}"}) + "\n"
+            for i in range(20)
+        )
+    )
+    for kind in ("gpt2", "llama"):
+        runner.invoke(
+            app,
+            ["featurize", str(data), "--backbone", str(tiny_model_dirs[kind]), "--out", str(tmp_path / kind)],
+        )
+    runner.invoke(
+        app, ["decompose", str(tmp_path / "gpt2"), "--components", "2", "--out", str(tmp_path / "m")]
+    )
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "m"), str(tmp_path / "llama")])
+    assert result.exit_code == 2 and "fitted on features of backbone" in result.output

@@ -164,7 +164,9 @@ def decompose(
     center: Annotated[
         bool, typer.Option(help="Centre D first (reference DRM) or use its second moment.")
     ] = False,
-    backbone: Annotated[str, typer.Option(help="Backbone, when DATA is raw pairs.")] = "minilm",
+    backbone: Annotated[
+        str, typer.Option(help="Backbone, when DATA is raw pairs (else the features').")
+    ] = "minilm",
     val_fraction: Annotated[float, typer.Option(help="Pairs held out to pick the general head's L2.")] = 0.2,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the validation split.")] = 0,
@@ -183,7 +185,7 @@ def decompose(
         features.select(val_idx),
         n_components=components,
         center=center,
-        backbone_name=backbone,
+        backbone_name=features.backbone_name or backbone,
     )
     model.save_pretrained(out)
     ratio = model.decomposed.explained_variance_ratio_

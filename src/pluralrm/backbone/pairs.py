@@ -35,6 +35,7 @@ def featurize_pairs_specs(
             namespace=featurizer.namespace(spec),
             source=source,
             groups=[prompt_group(p["prompt"]) for p in pairs],
+            backbone_name=featurizer.backbone.name,
         )
         for spec, features in by_spec.items()
     }

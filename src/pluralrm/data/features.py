@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,8 @@ class PairFeatures:
         prompt is never seen in training (defaults to the ids: every pair its own group).
     namespace : dict
         Backbone fingerprint, pooling, layer, max length — what makes two feature sets comparable.
+    backbone_name : str
+        How the backbone was named when loaded (to load it again for scoring).
     """
 
     chosen: np.ndarray
@@ -49,6 +51,7 @@ class PairFeatures:
     namespace: dict = field(default_factory=dict)
     source: str = ""
     groups: list[str] = field(default_factory=list)
+    backbone_name: str = ""
 
     def __post_init__(self) -> None:
         if self.chosen.shape != self.rejected.shape or self.chosen.ndim != 2:
@@ -74,17 +77,10 @@ class PairFeatures:
     def select(self, indices: np.ndarray | list[int]) -> PairFeatures:
         """The pairs at ``indices`` (a train/test split, a subset, a user)."""
         idx = np.asarray(indices, dtype=int)
-        pick = lambda values: [values[i] for i in idx]  # noqa: E731
-        return PairFeatures(
-            chosen=self.chosen[idx],
-            rejected=self.rejected[idx],
-            ids=pick(self.ids),
-            subsets=pick(self.subsets),
-            users=pick(self.users),
-            namespace=self.namespace,
-            source=self.source,
-            groups=pick(self.groups),
-        )
+        per_pair = {
+            name: [getattr(self, name)[i] for i in idx] for name in ("ids", "subsets", "users", "groups")
+        }
+        return replace(self, chosen=self.chosen[idx], rejected=self.rejected[idx], **per_pair)
 
     def save(self, directory: str | Path) -> Path:
         """Write ``features.safetensors`` + ``features.json`` into ``directory`` (atomically each)."""
@@ -110,6 +106,8 @@ class PairFeatures:
                 "ids": self.ids,
                 "subsets": self.subsets,
                 "users": self.users,
+                "groups": self.groups,
+                "backbone_name": self.backbone_name,
             },
         )
         return directory
@@ -134,4 +132,6 @@ class PairFeatures:
             users=meta["users"],
             namespace=meta["namespace"],
             source=meta.get("source", ""),
+            groups=meta.get("groups", []),
+            backbone_name=meta.get("backbone_name", ""),
         )

@@ -36,7 +36,7 @@ def fit_reward_model(
     decomposed = DecomposedRewardModel(n_components=k, center=center).fit(D)
     return RewardModel(
         namespace=train.namespace,
-        backbone_name=backbone_name or _backbone_name(train.namespace),
+        backbone_name=backbone_name or train.backbone_name or _backbone_name(train.namespace),
         general=general,
         decomposed=decomposed,
         metadata={"fit_pairs": len(train), "fit_data_sha256": data_fingerprint(D), "source": train.source},
