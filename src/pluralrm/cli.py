@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -298,6 +299,20 @@ def demo(
         raise _fail(str(error)) from None
     console.print(f"pairs: {result.n_pairs}")
     _print_rows(result.rows, top=6)
+    if result.user_rows:
+        table = Table("user", "general acc.", "adapted acc.", "cos(general, true w)", "cos(adapted, true w)")
+        for r in result.user_rows:
+            table.add_row(
+                r["user"],
+                f"{r['general_accuracy']:.3f}",
+                f"{r['adapted_accuracy']:.3f}",
+                f"{r['general_cosine_to_true_weights']:+.2f}",
+                f"{r['adapted_cosine_to_true_weights']:+.2f}",
+            )
+        console.print(
+            f"personalization: each user adapted from {result.user_rows[0]['adapt_pairs']} labelled pairs"
+        )
+        Console().print(table)
     if result.attribute_rows:
         table = Table("head", "explained var.", "tracks attribute", "correlation")
         for r in result.attribute_rows:
@@ -310,6 +325,164 @@ def demo(
         + (", head_attributes.csv" if result.attribute_rows else "")
         + ", summary.json)"
     )
+
+
+users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+StoreOption = Annotated[
+    Path | None, typer.Option(help="Profile store (SQLite); default $PLURALRM_CACHE/profiles.sqlite.")
+]
+
+
+def _load_model(model_dir: Path):
+    from pluralrm.rewards.reward_model import RewardModel
+
+    try:
+        return RewardModel.from_pretrained(model_dir)
+    except (FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+
+
+@app.command()
+def adapt(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory with PCA heads.")],
+    user: Annotated[str, typer.Option(help="Profile name to create or replace.")],
+    pairs: Annotated[
+        str, typer.Option(help="The user's labelled pairs (any supported format) or features dir.")
+    ],
+    method: Annotated[str, typer.Option(help="Adapter: logistic, hyre or best-head.")] = "logistic",
+    alpha: Annotated[float, typer.Option(help="Logistic: pull toward the general head.")] = 1.0,
+    store: StoreOption = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+) -> None:
+    """Fit a user's weights over the model's heads from a few labelled pairs and store the profile.
+
+    Example: pluralrm adapt models/drm --user alice --pairs alice_pairs.jsonl
+    """
+    from pluralrm.adapt import ProfileStore, build_profile
+
+    model = _load_model(model_dir)
+    features = _features_for(pairs, model.backbone_name, skip_invalid, model=model)
+    try:
+        model.check_namespace(features.namespace, what=str(model_dir))
+        profile = build_profile(model, user, features.differences, method=method, alpha=alpha)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    saved = ProfileStore(store).put(profile)
+    top = np.argsort(-np.abs(saved.weights))[:5]
+    console.print(
+        f"[green]stored[/] profile {user!r} ({method}, {saved.n_pairs} pairs); largest weights: "
+        + ", ".join(f"pc{j + 1} {saved.weights[j]:+.3g}" for j in top),
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def score(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
+    data: Annotated[str, typer.Argument(help="Pairs to score (any supported format) or a features dir.")],
+    user: Annotated[
+        str | None, typer.Option(help="Score with this user's profile (default: general head).")
+    ] = None,
+    store: StoreOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write per-pair rewards as JSONL here.")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+) -> None:
+    """Score pairs with the general head or a user's personal reward; print accuracy on their labels.
+
+    Example: pluralrm score models/drm held_out.jsonl --user alice --out alice_scores.jsonl
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore, model_head_set, personal_rewards
+    from pluralrm.atomic import write_jsonl
+    from pluralrm.evaluate.metrics import pairwise_metrics
+
+    model = _load_model(model_dir)
+    features = _features_for(data, model.backbone_name, skip_invalid, model=model)
+    try:
+        model.check_namespace(features.namespace, what=str(model_dir))
+        if user is None:
+            if model.general is None:
+                raise ValueError("the model has no general head; pass --user")
+            chosen, rejected = model.general.reward(features.chosen), model.general.reward(features.rejected)
+        else:
+            profile = ProfileStore(store).get(user, head_set=model_head_set(model))
+            chosen = personal_rewards(model, features.chosen, profile)
+            rejected = personal_rewards(model, features.rejected, profile)
+    except (ValueError, ProfileNotFoundError) as error:
+        raise _fail(str(error)) from None
+    metrics = pairwise_metrics(chosen - rejected)
+    console.print(
+        f"{'user ' + repr(user) if user else 'general head'}: accuracy {metrics['accuracy']:.3f} on "
+        f"{metrics['n']} pairs ({metrics['n_ties']} ties), mean margin {metrics['mean_margin']:+.3g}"
+    )
+    if out:
+        write_jsonl(
+            out,
+            (
+                {"id": i, "chosen_reward": float(c), "rejected_reward": float(r)}
+                for i, c, r in zip(features.ids, chosen, rejected, strict=True)
+            ),
+        )
+        console.print(f"[green]wrote[/] {out}")
+
+
+@users_app.command("list")
+def users_list(store: StoreOption = None) -> None:
+    """List stored profiles.
+
+    Example: pluralrm users list
+    """
+    from datetime import UTC, datetime
+
+    from pluralrm.adapt import ProfileStore
+
+    table = Table("user", "method", "pairs", "heads", "head set", "updated")
+    for p in ProfileStore(store).list():
+        table.add_row(
+            p.user,
+            p.method,
+            str(p.n_pairs),
+            str(len(p.weights)),
+            p.head_set[:12],
+            datetime.fromtimestamp(p.updated_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    Console().print(table)
+
+
+@users_app.command("show")
+def users_show(user: Annotated[str, typer.Argument(help="Profile name.")], store: StoreOption = None) -> None:
+    """Show one profile's weights.
+
+    Example: pluralrm users show alice
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+
+    try:
+        p = ProfileStore(store).get(user)
+    except ProfileNotFoundError as error:
+        raise _fail(str(error)) from None
+    console.print(f"user {p.user!r}: {p.method}, {p.n_pairs} pairs, head set {p.head_set}")
+    table = Table("head", "weight")
+    for j in np.argsort(-np.abs(p.weights)):
+        table.add_row(f"pc{j + 1}", f"{p.weights[j]:+.4g}")
+    Console().print(table)
+
+
+@users_app.command("delete")
+def users_delete(
+    user: Annotated[str, typer.Argument(help="Profile name.")], store: StoreOption = None
+) -> None:
+    """Delete one profile.
+
+    Example: pluralrm users delete alice
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+
+    try:
+        ProfileStore(store).delete(user)
+    except ProfileNotFoundError as error:
+        raise _fail(str(error)) from None
+    console.print(f"deleted profile {user!r}")
 
 
 @app.command()

@@ -35,6 +35,7 @@ class DemoResult:
     explained_variance_ratio: np.ndarray
     attribute_rows: list[dict] = field(default_factory=list)
     n_pairs: dict = field(default_factory=dict)
+    user_rows: list[dict] = field(default_factory=list)
 
 
 def run_demo(
@@ -47,6 +48,7 @@ def run_demo(
     skip_invalid: bool = True,
     limit: int | None = None,
     seed: int = 0,
+    adapt_pairs: int = 20,
     show_progress: bool = False,
 ) -> DemoResult:
     """Fit and evaluate a decomposed reward model; write model, tables and plots under ``out``.
@@ -55,6 +57,8 @@ def run_demo(
     ----------
     data : str, optional
         A pairs file/hub id; default: the built-in synthetic pluralistic data (with ground truth).
+    adapt_pairs : int
+        Labelled pairs each simulated user gives for personalization (built-in data only).
     center : bool
         PCA on centred differences (reference DRM) or the uncentred second moment (default; see
         docs/results.md for the measurement behind it).
@@ -67,7 +71,9 @@ def run_demo(
     if data is None:
         from pluralrm.data.synthetic import make_synthetic_preferences
 
-        synthetic = make_synthetic_preferences(seed=seed)
+        # Pairs are cheap once responses are featurized (each response is shared by many pairs), so the
+        # demo labels 8 pairs per user and prompt: enough test pairs per user for a readable table.
+        synthetic = make_synthetic_preferences(pairs_per_prompt=8, seed=seed)
         pairs, source = synthetic.pairs, "synthetic"
         attribute_names = synthetic.attribute_names
         attributes = np.array([np.subtract(p["chosen_attributes"], p["rejected_attributes"]) for p in pairs])
@@ -93,6 +99,12 @@ def run_demo(
     if attributes is not None:
         attribute_rows = head_attribute_table(model, test, attributes[test_idx], attribute_names)
         write_csv(attribute_rows, out / "head_attributes.csv")
+    user_rows = []
+    if data is None:
+        user_rows = personalization_table(
+            model, train, test, attributes[test_idx], synthetic.users, k=adapt_pairs, seed=seed
+        )
+        write_csv(user_rows, out / "personalization.csv")
     n_pairs = {"train": len(train), "val": len(val), "test": len(test)}
     write_json(
         out / "summary.json",
@@ -111,6 +123,7 @@ def run_demo(
         explained_variance_ratio=model.decomposed.explained_variance_ratio_,
         attribute_rows=attribute_rows,
         n_pairs=n_pairs,
+        user_rows=user_rows,
     )
 
 
@@ -130,6 +143,48 @@ def head_attribute_table(
                 "attribute": names[best],
                 "correlation": float(row[best]),
                 **{f"corr_{n}": float(c) for n, c in zip(names, row, strict=True)},
+            }
+        )
+    return rows
+
+
+def personalization_table(
+    model,
+    train: PairFeatures,
+    test: PairFeatures,
+    test_attribute_diffs: np.ndarray,
+    true_weights: dict[str, np.ndarray],
+    *,
+    k: int,
+    seed: int,
+) -> list[dict]:
+    """Per simulated user: general-head vs adapted accuracy on their test pairs, and how close the
+    adapted reward's implied attribute weights are to the user's true weights (cosine)."""
+    from pluralrm.adapt.personalize import fit_user_weights
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for user, truth in true_weights.items():
+        pool = [i for i, u in enumerate(train.users) if u == user]
+        held = np.array([i for i, u in enumerate(test.users) if u == user])
+        idx = rng.choice(pool, size=min(k, len(pool)), replace=False)
+        weights = fit_user_weights(model, train.differences[idx], method="logistic")
+        D_test = test.differences[held]
+        personal = model.decomposed.scores(D_test) @ weights
+        general = model.general.decision_function(D_test)
+        # Attribute weights the personal reward implies: least squares of its margins on attribute gaps.
+        implied, *_ = np.linalg.lstsq(test_attribute_diffs[held], personal, rcond=None)
+        implied_general, *_ = np.linalg.lstsq(test_attribute_diffs[held], general, rcond=None)
+        cosine = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))  # noqa: E731
+        rows.append(
+            {
+                "user": user,
+                "adapt_pairs": len(idx),
+                "test_pairs": len(held),
+                "general_accuracy": float(((general > 0) + 0.5 * (general == 0)).mean()),
+                "adapted_accuracy": float(((personal > 0) + 0.5 * (personal == 0)).mean()),
+                "general_cosine_to_true_weights": cosine(implied_general, truth),
+                "adapted_cosine_to_true_weights": cosine(implied, truth),
             }
         )
     return rows

@@ -39,6 +39,8 @@ class DecomposedRewardModel:
     explained_variance_, explained_variance_ratio_ : ndarray of shape (n_components,)
     mean_ : ndarray of shape (n_features,)
         Mean of ``D`` (the consensus preference direction, unnormalized).
+    head_scale_ : ndarray of shape (n_components,)
+        Root-mean-square score ``sqrt(mean((D @ v_j)²))`` of each head on the fit data.
     n_samples_seen_ : int
 
     Examples
@@ -119,6 +121,11 @@ class DecomposedRewardModel:
         self.explained_variance_ = np.clip(eigenvalues[order], 0.0, None)
         self.explained_variance_ratio_ = self.explained_variance_ / total
         self.mean_ = mean
+        # Root-mean-square score of each head on the fit pairs, the scale adapters z-score by.
+        second_moment = self._outer / n
+        self.head_scale_ = np.sqrt(
+            np.maximum(np.einsum("kd,de,ke->k", self.components_, second_moment, self.components_), 0.0)
+        )
         self.n_features_in_ = d
         return self
 

@@ -76,6 +76,7 @@ class RewardModel:
                 "explained_variance": self.decomposed.explained_variance_,
                 "explained_variance_ratio": self.decomposed.explained_variance_ratio_,
                 "mean": self.decomposed.mean_,
+                "head_scale": self.decomposed.head_scale_,
             }
         if not tensors:
             raise ValueError("nothing to save: the model has neither a general head nor PCA heads")
@@ -124,6 +125,7 @@ class RewardModel:
             decomposed.explained_variance_ = tensors["explained_variance"]
             decomposed.explained_variance_ratio_ = tensors["explained_variance_ratio"]
             decomposed.mean_ = tensors["mean"]
+            decomposed.head_scale_ = tensors["head_scale"]
             decomposed.n_features_in_ = decomposed.components_.shape[1]
         model = cls(
             namespace=config["namespace"],

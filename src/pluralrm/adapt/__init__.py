@@ -1,0 +1,27 @@
+"""Test-time personalization: adapters over reward heads, user profiles, their SQLite store (numpy)."""
+
+from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapter, random_unit_heads
+from pluralrm.adapt.personalize import build_profile, fit_user_weights, model_head_set, personal_rewards
+from pluralrm.adapt.profiles import (
+    ProfileMismatchError,
+    ProfileNotFoundError,
+    ProfileStore,
+    UserProfile,
+    head_set_fingerprint,
+)
+
+__all__ = [
+    "BestHeadAdapter",
+    "HyReAdapter",
+    "LogisticAdapter",
+    "ProfileMismatchError",
+    "ProfileNotFoundError",
+    "ProfileStore",
+    "UserProfile",
+    "build_profile",
+    "fit_user_weights",
+    "head_set_fingerprint",
+    "model_head_set",
+    "personal_rewards",
+    "random_unit_heads",
+]
