@@ -9,9 +9,24 @@ from pluralrm.data.features import PairFeatures
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("verb", ["inspect", "featurize", "backbones", "decompose", "evaluate", "demo"])
+@pytest.mark.parametrize(
+    "verb",
+    [
+        "inspect",
+        "featurize",
+        "backbones",
+        "decompose",
+        "evaluate",
+        "demo",
+        "adapt",
+        "score",
+        "users list",
+        "users show",
+        "users delete",
+    ],
+)
 def test_every_verb_has_help_with_an_example(verb):
-    result = runner.invoke(app, [verb, "--help"])
+    result = runner.invoke(app, [*verb.split(), "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output
 
@@ -117,3 +132,49 @@ def test_evaluate_refuses_features_of_another_backbone(tmp_path, tiny_model_dirs
     )
     result = runner.invoke(app, ["evaluate", str(tmp_path / "m"), str(tmp_path / "llama")])
     assert result.exit_code == 2 and "fitted on features of backbone" in result.output
+
+
+def test_adapt_score_and_users(tmp_path, tiny_model_dirs):
+    rng = __import__("numpy").random.default_rng(0)
+    words = ["formal", "casual", "long", "short", "kind", "blunt"]
+    records = []
+    for i in range(60):
+        a, b = rng.choice(words, size=2, replace=False)
+        good, bad = (a, b) if words.index(a) % 2 == 0 else (b, a)  # this user likes even-indexed words
+        records.append({"prompt": f"q{i}", "chosen": f"a {good} reply {i}", "rejected": f"a {bad} reply {i}"})
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    backbone, store = str(tiny_model_dirs["gpt2"]), str(tmp_path / "profiles.sqlite")
+    runner.invoke(app, ["featurize", str(data), "--backbone", backbone, "--out", str(tmp_path / "f")])
+    runner.invoke(app, ["decompose", str(tmp_path / "f"), "--components", "6", "--out", str(tmp_path / "m")])
+    result = runner.invoke(
+        app,
+        ["adapt", str(tmp_path / "m"), "--user", "alice", "--pairs", str(tmp_path / "f"), "--store", store],
+    )
+    assert result.exit_code == 0, result.output
+    assert "stored profile 'alice'" in result.output
+    result = runner.invoke(
+        app,
+        [
+            "score",
+            str(tmp_path / "m"),
+            str(data),
+            "--user",
+            "alice",
+            "--store",
+            store,
+            "--out",
+            str(tmp_path / "s.jsonl"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scores = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+    assert len(scores) == 60 and {"id", "chosen_reward", "rejected_reward"} <= set(scores[0])
+    listed = runner.invoke(app, ["users", "list", "--store", store])
+    assert listed.exit_code == 0 and "alice" in listed.output
+    assert runner.invoke(app, ["users", "show", "alice", "--store", store]).exit_code == 0
+    assert runner.invoke(app, ["users", "delete", "alice", "--store", store]).exit_code == 0
+    missing = runner.invoke(
+        app, ["score", str(tmp_path / "m"), str(data), "--user", "alice", "--store", store]
+    )
+    assert missing.exit_code == 2 and "no profile for user 'alice'" in missing.output
