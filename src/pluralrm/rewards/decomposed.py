@@ -48,9 +48,9 @@ class DecomposedRewardModel:
     >>> rng = np.random.default_rng(0)
     >>> D = rng.normal(size=(500, 4)) * np.array([3.0, 1.0, 0.5, 0.1])
     >>> model = DecomposedRewardModel(n_components=2).fit(D)
-    >>> np.round(np.abs(model.components_), 2)
-    array([[1.  , 0.  , 0.  , 0.  ],
-           [0.  , 1.  , 0.  , 0.  ]])
+    >>> np.round(np.abs(model.components_), 1)
+    array([[1., 0., 0., 0.],
+           [0., 1., 0., 0.]])
     """
 
     def __init__(
