@@ -8,7 +8,6 @@ response minus their rejected one. No backbone is touched; fitting is a few vect
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize
 
 from pluralrm.rewards.math import bradley_terry_loss, pair_correctness, sigmoid, softmax_weights
 from pluralrm.validation import check_is_fitted, check_matrix, check_vector
@@ -106,42 +105,82 @@ class LogisticAdapter(_Adapter):
     """L2-regularized logistic (Bradley–Terry) fit of head weights, shrunk toward prior weights.
 
     Minimizes ``Σ_i log(1 + exp(−s_i · w)) + alpha/2 · ‖w − prior‖²`` (a sum, not a mean: with few pairs
-    the prior dominates, with many the data does).
+    the prior dominates, with many the data does). Solved by Newton's method with a backtracking line
+    search: the problem is strictly convex for ``alpha > 0`` and has at most ~1,000 weights, so a handful
+    of exact Newton steps beats hundreds of quasi-Newton ones (see ``benchmarks/adapt.py``).
 
     Parameters
     ----------
     alpha : float
-        Strength of the pull toward ``prior``.
+        Strength of the pull toward ``prior`` (must be positive).
     prior : array of shape (n_heads,), optional
         Prior weights (e.g. the general head expressed in the head basis); zeros by default.
+    max_iter : int
+        Newton iterations.
+    tol : float
+        Stop when the largest step is below ``tol``.
     """
 
-    def __init__(self, *, alpha: float = 1.0, prior: np.ndarray | None = None, max_iter: int = 200) -> None:
+    def __init__(
+        self, *, alpha: float = 1.0, prior: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-8
+    ) -> None:
         self.alpha = alpha
         self.prior = prior
         self.max_iter = max_iter
+        self.tol = tol
 
     def fit(self, S: np.ndarray) -> LogisticAdapter:
         S = check_matrix(S, "S").astype(np.float64)
-        prior = (
-            np.zeros(S.shape[1])
-            if self.prior is None
-            else check_vector(self.prior, "prior", length=S.shape[1])
-        )
+        if self.alpha <= 0:
+            raise ValueError(
+                f"alpha must be positive (it makes the problem strictly convex), got {self.alpha}"
+            )
+        k = S.shape[1]
+        prior = np.zeros(k) if self.prior is None else check_vector(self.prior, "prior", length=k)
 
-        def objective(w: np.ndarray) -> tuple[float, np.ndarray]:
-            margins = S @ w
+        def loss(w: np.ndarray) -> float:
             delta = w - prior
-            loss = bradley_terry_loss(margins).sum() + 0.5 * self.alpha * delta @ delta
-            grad = -(S.T @ sigmoid(-margins)) + self.alpha * delta
-            return float(loss), grad
+            return float(bradley_terry_loss(S @ w).sum() + 0.5 * self.alpha * delta @ delta)
 
-        result = minimize(
-            objective, prior.copy(), jac=True, method="L-BFGS-B", options={"maxiter": self.max_iter}
-        )
-        self.weights_ = result.x
-        self.n_features_in_ = S.shape[1]
+        w = prior.copy()
+        current = loss(w)
+        iteration = 0
+        for iteration in range(1, self.max_iter + 1):  # noqa: B007 - read after the loop
+            margins = S @ w
+            p = sigmoid(-margins)  # d/dm log(1 + e^{-m}) = -σ(-m)
+            grad = -(S.T @ p) + self.alpha * (w - prior)
+            step = _newton_step(S, p * (1.0 - p), grad, self.alpha)
+            t = 1.0
+            while t > 1e-10:
+                candidate = w - t * step
+                value = loss(candidate)
+                if value <= current - 1e-4 * t * grad @ step:  # Armijo condition
+                    break
+                t /= 2
+            w, current = candidate, value
+            if np.abs(t * step).max() < self.tol:
+                break
+        self.n_iter_ = iteration
+        self.weights_ = w
+        self.n_features_in_ = k
         return self
+
+
+def _newton_step(S: np.ndarray, curvature: np.ndarray, grad: np.ndarray, alpha: float) -> np.ndarray:
+    """Solve ``(Sᵀ C S + αI) x = grad`` in whichever of the k×k or n×n forms is smaller.
+
+    With fewer pairs than heads (the usual few-shot case) the push-through identity
+    ``(αI + BᵀB)⁻¹ = (I − Bᵀ(αI + BBᵀ)⁻¹B) / α`` with ``B = C^{1/2} S`` costs O(n²k) instead of O(k³).
+    """
+    from scipy.linalg import solve
+
+    n, k = S.shape
+    if n < k:
+        B = S * np.sqrt(curvature)[:, None]
+        inner = alpha * np.eye(n) + B @ B.T
+        return (grad - B.T @ solve(inner, B @ grad, assume_a="pos")) / alpha
+    hessian = (S.T * curvature) @ S + alpha * np.eye(k)
+    return solve(hessian, grad, assume_a="pos")
 
 
 class BestHeadAdapter(_Adapter):
