@@ -158,8 +158,12 @@ def plot_kshot(rows: list[dict], path, *, title: str = "") -> None:
     plt = _pyplot()
     users = list(dict.fromkeys(r["user"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    fig, axes = plt.subplots(1, len(users), figsize=(3.6 * len(users), 3.4), sharey=True, squeeze=False)
-    for ax, user in zip(axes[0], users, strict=True):
+    n_cols = min(3, len(users))
+    n_rows = -(-len(users) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.4 * n_rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(users) :]:
+        ax.set_visible(False)
+    for ax, user in zip(axes.flat, users, strict=False):
         for method in methods:
             sel = sorted(
                 (r for r in rows if r["user"] == user and r["method"] == method), key=lambda r: r["k"]
@@ -171,8 +175,9 @@ def plot_kshot(rows: list[dict], path, *, title: str = "") -> None:
         ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
         ax.set_title(user)
         ax.set_xlabel("k (user's labelled pairs)")
-    axes[0][0].set_ylabel("test accuracy")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    for row in axes:
+        row[0].set_ylabel("test accuracy")
+    axes.flat[len(users) - 1].legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
