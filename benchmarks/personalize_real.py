@@ -41,11 +41,13 @@ def halves(features: PairFeatures, seed: int) -> tuple[PairFeatures, PairFeature
     return features.select(train), features.select(test)
 
 
-def head_source(D: np.ndarray, n_components: int, center: bool, seed: int):
+def head_source(D: np.ndarray, n_components: int, center: bool, seed: int, zscore: bool = True):
     order = np.random.default_rng(seed).permutation(len(D))
     cut = int(0.8 * len(D))
     general, _ = fit_general_head(D[order[:cut]], D[order[cut:]])
     model = DecomposedRewardModel(n_components=n_components, center=center).fit(D)
+    if not zscore:  # raw head scores, to measure what z-scoring buys
+        return HeadSet(model.components_, np.ones(len(model.components_))), general
     return HeadSet.from_fit_data(model.components_, D), general
 
 
@@ -105,10 +107,22 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=None, help="logistic adapter L2 (default: tuned)")
     parser.add_argument("--center", action="store_true", help="centred PCA heads (default: uncentred)")
     parser.add_argument("--draws", type=int, default=20)
+    parser.add_argument("--no-zscore", action="store_true", help="adapters see raw head scores")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/kshot"))
+    parser.add_argument(
+        "--same-pairs-as",
+        default=None,
+        help="restrict every set to the pairs featurized for this candidate (fair comparisons)",
+    )
     args = parser.parse_args()
-    load = lambda name: PairFeatures.load(args.features / name / args.candidate)  # noqa: E731
+
+    def load(name: str) -> PairFeatures:
+        features = PairFeatures.load(args.features / name / args.candidate)
+        if args.same_pairs_as:
+            keep = set(PairFeatures.load(args.features / name / args.same_pairs_as).ids)
+            features = features.select([i for i, pair_id in enumerate(features.ids) if pair_id in keep])
+        return features
 
     domain_train, domain_test = halves(load("domain"), args.seed)
     if args.components is None or args.alpha is None:
@@ -132,7 +146,7 @@ def main() -> None:
     rows = []
     for source, D in sources.items():
         start = time.perf_counter()
-        heads, general = head_source(D, args.components, args.center, args.seed)
+        heads, general = head_source(D, args.components, args.center, args.seed, zscore=not args.no_zscore)
         rows += kshot_rows(
             users,
             heads,
@@ -145,6 +159,7 @@ def main() -> None:
                 "components": args.components,
                 "center": args.center,
                 "alpha": args.alpha,
+                "zscore": not args.no_zscore,
             },
         )
         print(
