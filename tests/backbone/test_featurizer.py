@@ -100,3 +100,26 @@ def test_duplicate_texts_are_computed_once(tiny_model_dirs, texts, monkeypatch):
     out = Featurizer(backbone, cache=False).encode([texts[0], texts[1], texts[0]])
     assert len(seen) == 2
     np.testing.assert_array_equal(out[0], out[2])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_middle_layers_stop_the_forward_pass_early_with_identical_features(
+    tiny_model_dirs, texts, kind, monkeypatch
+):
+    import pluralrm.backbone.featurizer as featurizer_module
+
+    backbone = load_backbone(str(tiny_model_dirs[kind]))
+    stops = []
+    original = featurizer_module._run_until
+    monkeypatch.setattr(featurizer_module, "_run_until", lambda *a: stops.append(a[2]) or original(*a))
+    early = Featurizer(backbone, spec=FeatureSpec("last", 1), cache=False).encode(texts[:6])
+    assert stops and set(stops) == {1}  # the early-exit path really ran
+    full = Featurizer(backbone, cache=False).encode_specs(
+        texts[:6], [FeatureSpec("last", 1), FeatureSpec("last", -1)]
+    )
+    np.testing.assert_allclose(early, full[FeatureSpec("last", 1)], atol=1e-5)
+    # The model is untouched: a full pass afterwards still returns every layer.
+    ids = backbone.tokenizer(["hello world"], return_tensors="pt")
+    with torch.inference_mode():
+        hidden = backbone.model(**ids, output_hidden_states=True).hidden_states
+    assert len(hidden) == backbone.num_layers + 1
