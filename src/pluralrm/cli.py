@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
+from pluralrm.data.features import PairFeatures
 
 app = typer.Typer(
     name="pluralrm",
@@ -149,12 +150,6 @@ def featurize(
     )
 
 
-def _load_features(path: Path) -> PairFeatures:  # noqa: F821 - imported lazily
-    from pluralrm.data.features import PairFeatures
-
-    return PairFeatures.load(path)
-
-
 @app.command()
 def decompose(
     features_or_data: Annotated[
@@ -202,7 +197,7 @@ def _features_for(features_or_data: str, backbone: str, skip_invalid: bool, mode
     path = Path(features_or_data)
     if path.is_dir():
         try:
-            return _load_features(path)
+            return PairFeatures.load(path)
         except FileNotFoundError as error:
             raise _fail(str(error)) from None
     from pluralrm.backbone import Featurizer, load_backbone
