@@ -317,7 +317,7 @@ def demo(
         Console().print(table)
     console.print(
         f"[green]wrote[/] {result.out}/ (model/, accuracy.csv, explained_variance.png, head_accuracy.png"
-        + (", head_attributes.csv" if result.attribute_rows else "")
+        + (", head_attributes.csv, personalization.csv" if result.attribute_rows else "")
         + ", summary.json)"
     )
 
