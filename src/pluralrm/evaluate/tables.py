@@ -17,14 +17,9 @@ from pluralrm.evaluate.metrics import bootstrap_interval, pair_correctness
 from pluralrm.rewards.reward_model import RewardModel
 
 
-def head_margins(model: RewardModel, D: np.ndarray) -> dict[str, np.ndarray]:
-    """Margins of every head of ``model`` on pair differences ``D``."""
-    return model.head_scores(D)
-
-
 def best_head(model: RewardModel, D_val: np.ndarray) -> tuple[str, float]:
     """The PCA head with the highest accuracy on validation pairs, and that accuracy."""
-    margins = {k: v for k, v in head_margins(model, D_val).items() if k.startswith("pc")}
+    margins = {k: v for k, v in model.head_scores(D_val).items() if k.startswith("pc")}
     if not margins:
         raise ValueError("the model has no PCA heads to choose from")
     accuracy = {name: float(pair_correctness(m).mean()) for name, m in margins.items()}
