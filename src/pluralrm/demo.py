@@ -20,6 +20,7 @@ from pluralrm.evaluate.plots import plot_explained_variance, plot_head_accuracy
 from pluralrm.evaluate.runner import evaluate_model
 from pluralrm.evaluate.tables import write_csv
 from pluralrm.rewards.fitting import fit_reward_model
+from pluralrm.rewards.math import pair_correctness
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +182,8 @@ def personalization_table(
                 "user": user,
                 "adapt_pairs": len(idx),
                 "test_pairs": len(held),
-                "general_accuracy": float(((general > 0) + 0.5 * (general == 0)).mean()),
-                "adapted_accuracy": float(((personal > 0) + 0.5 * (personal == 0)).mean()),
+                "general_accuracy": float(pair_correctness(general).mean()),
+                "adapted_accuracy": float(pair_correctness(personal).mean()),
                 "general_cosine_to_true_weights": cosine(implied_general, truth),
                 "adapted_cosine_to_true_weights": cosine(implied, truth),
             }

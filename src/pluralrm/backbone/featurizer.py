@@ -162,13 +162,13 @@ class Featurizer:
                 "feature cache: %d of %d texts already computed", len(unique) - len(todo), len(unique)
             )
         computed = self._compute(todo, specs, caches, keys)
+        position = {text: i for i, text in enumerate(unique)}
         by_spec: dict[FeatureSpec, np.ndarray] = {}
         for spec in specs:
             if not texts:
                 by_spec[spec] = np.zeros((0, self.dim), np.float32)
                 continue
             rows = caches[spec].get_many([keys[t] for t in unique]) if caches else computed[spec]
-            position = {text: i for i, text in enumerate(unique)}
             by_spec[spec] = rows[[position[t] for t in texts]]
         return {spec: by_spec[canonical[spec]] for spec in requested}
 
