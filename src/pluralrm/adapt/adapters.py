@@ -204,6 +204,34 @@ class BestHeadAdapter(_Adapter):
         return self
 
 
+ADAPTERS = ("logistic", "hyre", "best-head")
+
+
+def weights_over_heads(
+    S: np.ndarray,
+    method: str,
+    *,
+    prior: np.ndarray | None = None,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    temperature: float = 1.0,
+) -> np.ndarray:
+    """One weight per head (column of ``S``) from the named adapter.
+
+    ``hyre`` weighs each head *and its negation* as hypotheses and folds the two posteriors back into one
+    signed weight per head; ``logistic`` shrinks toward ``prior``; ``best-head`` keeps the single best ± head.
+    """
+    if method == "logistic":
+        return LogisticAdapter(alpha=alpha, prior=prior).fit(S).weights_
+    if method == "hyre":
+        k = S.shape[1]
+        both = HyReAdapter(beta=beta, temperature=temperature).fit(np.concatenate([S, -S], axis=1)).weights_
+        return both[:k] - both[k:]
+    if method == "best-head":
+        return BestHeadAdapter().fit(S).weights_
+    raise ValueError(f"unknown adapter {method!r}; choose one of {ADAPTERS}")
+
+
 def random_unit_heads(n_heads: int, n_features: int, *, seed: int = 0) -> np.ndarray:
     """``n_heads`` random orthonormal directions (rows): the random-heads baseline of the DRM paper."""
     if n_heads > n_features:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapter
+from pluralrm.adapt.adapters import ADAPTERS, weights_over_heads
 from pluralrm.adapt.profiles import UserProfile, head_set_fingerprint
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.validation import check_matrix
-
-ADAPTERS = ("logistic", "hyre", "best-head")
 
 
 def _decomposed(model: RewardModel):
@@ -45,20 +43,13 @@ def fit_user_weights(
     general reward, many pairs a personal one); ``hyre`` weighs heads and their negations by how well each
     explains the user's pairs; ``best-head`` keeps the single best (±) head.
     """
-    if method not in ADAPTERS:
+    if method not in ADAPTERS:  # checked before any work, with the same message as the adapters
         raise ValueError(f"unknown adapter {method!r}; choose one of {ADAPTERS}")
     decomposed = _decomposed(model)
     scale = np.where(decomposed.head_scale_ > 0, decomposed.head_scale_, 1.0)
     S = decomposed.scores(check_matrix(D, "D", n_features=decomposed.n_features_in_)) / scale
-    if method == "logistic":
-        prior = None if model.general is None else (decomposed.components_ @ model.general.coef_) * scale
-        weights_z = LogisticAdapter(alpha=alpha, prior=prior).fit(S).weights_
-    elif method == "hyre":
-        both = HyReAdapter(beta=beta, temperature=temperature).fit(np.concatenate([S, -S], axis=1)).weights_
-        k = S.shape[1]
-        weights_z = both[:k] - both[k:]
-    else:
-        weights_z = BestHeadAdapter().fit(S).weights_
+    prior = None if model.general is None else (decomposed.components_ @ model.general.coef_) * scale
+    weights_z = weights_over_heads(S, method, prior=prior, alpha=alpha, beta=beta, temperature=temperature)
     return weights_z / scale
 
 

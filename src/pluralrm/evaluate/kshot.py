@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapter, random_unit_heads
+from pluralrm.adapt.adapters import random_unit_heads, weights_over_heads
 from pluralrm.data.features import PairFeatures
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
@@ -60,12 +60,9 @@ class HeadSet:
 def _adapter_margins(
     method: str, S_train: np.ndarray, S_test: np.ndarray, prior: np.ndarray | None, hyre: dict, logistic: dict
 ) -> np.ndarray:
-    if method.endswith("hyre"):
-        both = lambda S: np.concatenate([S, -S], axis=1)  # noqa: E731 - ± heads as hypotheses
-        return HyReAdapter(**hyre).fit(both(S_train)).decision_function(both(S_test))
-    if method.endswith("logistic"):
-        return LogisticAdapter(prior=prior, **logistic).fit(S_train).decision_function(S_test)
-    return BestHeadAdapter().fit(S_train).decision_function(S_test)
+    adapter = method.partition("-")[2]  # "drm-hyre" -> "hyre", "drm-best-head" -> "best-head"
+    params = hyre if adapter == "hyre" else logistic if adapter == "logistic" else {}
+    return S_test @ weights_over_heads(S_train, adapter, prior=prior, **params)
 
 
 def kshot_rows(
