@@ -1,0 +1,97 @@
+"""Every stage's defaults, stated once: small frozen dataclasses read by the library, the CLI and the demo.
+
+Each field carries its help text in ``metadata["help"]``; the CLI builds its options' defaults and help
+from these (:func:`default_of`, :func:`help_of`), and ``tests/test_config.py`` fails if a Typer option and
+its field ever disagree. Change a default here and it changes everywhere.
+
+No torch, no numpy: importing this module is free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class FeaturizeConfig:
+    """How (prompt, response) texts become feature vectors."""
+
+    backbone: str = _setting("minilm", "'minilm', 'smollm2', a model directory or a hub id.")
+    pooling: str | None = _setting(None, "'last' or 'mean' (default: by backbone kind).")
+    layer: int = _setting(-1, "Hidden-state index: 0 = embeddings, -1 = final layer.")
+    max_length: int = _setting(512, "Tokens per text; longer texts lose their start.")
+    batch_size: int = _setting(64, "Most texts per forward pass.")
+    # Small on purpose: on CPU, activations of a large batch fall out of cache (docs/backbones.md).
+    max_batch_tokens: int = _setting(2048, "Most padded tokens per forward pass.")
+    device: str = _setting("auto", "auto, cpu or cuda (auto: cuda when available).")
+    dtype: str = _setting(
+        "auto", "auto, float32 or bfloat16 (auto: bfloat16 on CUDA, on CPU only where measured faster)."
+    )
+    flush_every: int = _setting(256, "Write computed vectors to the feature cache after this many texts.")
+
+
+@dataclass(frozen=True)
+class DecomposeConfig:
+    """How a general head and PCA heads are fitted on pair differences."""
+
+    n_components: int = _setting(32, "Number of PCA reward heads to keep.")
+    center: bool = _setting(
+        False, "Centre D before PCA (reference DRM) or use its second moment (keeps the consensus head)."
+    )
+    val_fraction: float = _setting(0.2, "Share of prompts held out to pick the general head's L2 penalty.")
+    alphas: tuple[float, ...] = _setting((1e-4, 1e-3, 1e-2, 1e-1), "L2 penalties tried on validation.")
+    alpha: float = _setting(1e-2, "L2 penalty of the general head when there is no validation split.")
+    batch_size: int = _setting(8192, "Rows per accumulation step of the streaming PCA.")
+    seed: int = _setting(0, "Seed of the validation split.")
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How a user's weights over heads are fitted from their labelled pairs."""
+
+    method: str = _setting("logistic", "Adapter: logistic, hyre or best-head.")
+    alpha: float = _setting(1.0, "Logistic: strength of the pull toward the general head's weights.")
+    beta: float = _setting(1.0, "HyRe: Bradley-Terry inverse temperature on head scores.")
+    temperature: float = _setting(1.0, "HyRe: softmax temperature over summed log-likelihoods.")
+    zscore: bool = _setting(True, "Divide each head's scores by its RMS on the fit data before adapting.")
+
+
+FEATURIZE = FeaturizeConfig()
+DECOMPOSE = DecomposeConfig()
+ADAPT = AdaptConfig()
+
+
+def default_of(config: type, name: str) -> Any:
+    """The default of field ``name`` of a config class."""
+    for f in fields(config):
+        if f.name == name:
+            if f.default is MISSING:
+                raise KeyError(f"{config.__name__}.{name} has no default")
+            return f.default
+    raise KeyError(f"{config.__name__} has no field {name!r}")
+
+
+def help_of(config: type, name: str) -> str:
+    """The help text of field ``name`` of a config class."""
+    for f in fields(config):
+        if f.name == name:
+            return f.metadata["help"]
+    raise KeyError(f"{config.__name__} has no field {name!r}")
+
+
+__all__ = [
+    "ADAPT",
+    "DECOMPOSE",
+    "FEATURIZE",
+    "AdaptConfig",
+    "DecomposeConfig",
+    "FeaturizeConfig",
+    "default_of",
+    "help_of",
+    "replace",
+]
