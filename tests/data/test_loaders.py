@@ -206,7 +206,7 @@ pair_records = st.fixed_dictionaries(
         "user": st.text(max_size=10),
         "margin": st.floats(allow_nan=False, allow_infinity=False, width=32),
     },
-)
+).filter(lambda r: r["chosen"] != r["rejected"])  # identical pairs are skipped by design (tested above)
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=40)
@@ -233,3 +233,25 @@ def test_the_reported_line_is_the_corrupted_one(tmp_path, n, bad_index, field):
     with pytest.raises(DataValidationError) as info:
         load_pairs(path)
     assert info.value.location.line == bad_index + 1 and info.value.field == field
+
+
+def test_identical_chosen_and_rejected_are_counted_and_skipped(tmp_path):
+    records = [
+        {"prompt": "q1", "chosen": "same", "rejected": "same"},
+        {"prompt": "q2", "chosen": "good", "rejected": "bad"},
+        {"prompt": "q3", "chosen": "x", "rejected": "x"},
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    result = load_pairs(path)
+    assert [r["prompt"] for r in result] == ["q2"]
+    assert result.report.n_identical == 2 and result.report.n_read == 3
+    assert "2 pairs with identical chosen and rejected skipped" in result.report.summary()
+
+
+def test_domain_responses_that_coincide_give_no_pair(tmp_path):
+    path = tmp_path / "domain.json"
+    path.write_text(json.dumps([_domain_record(business="academy answer")]))
+    result = load_pairs(path)
+    assert all(r["chosen"] != r["rejected"] for r in result)
+    assert result.report.n_identical == 2  # academy>business and business>academy are both "no preference"

@@ -44,13 +44,19 @@ _WIDE_RESPONSE = re.compile(r"^response_(\d+)$")
 
 @dataclass
 class LoadReport:
-    """What a load did: how many records were read, kept, skipped (and why), and ties dropped."""
+    """What a load did: how many records were read, kept, skipped (and why), ties and identical pairs dropped.
+
+    A pair whose chosen and rejected responses are the same text carries no preference (its feature
+    difference is zero, so it only adds a coin flip to every accuracy): it is counted in ``n_identical``
+    and skipped, as ties are.
+    """
 
     source: str
     format: str
     n_read: int = 0
     n_loaded: int = 0
     n_ties: int = 0
+    n_identical: int = 0
     skipped: list[DataValidationError] = field(default_factory=list)
 
     @property
@@ -61,6 +67,8 @@ class LoadReport:
         parts = [f"{self.n_loaded} records from {self.n_read} read ({self.format})"]
         if self.n_ties:
             parts.append(f"{self.n_ties} ties skipped")
+        if self.n_identical:
+            parts.append(f"{self.n_identical} pairs with identical chosen and rejected skipped")
         if self.skipped:
             parts.append(f"{self.n_skipped} invalid skipped, first: {self.skipped[0]}")
         return "; ".join(parts)
@@ -285,6 +293,10 @@ def _load(
                 raise
             report.skipped.append(error)
             continue
+        if kind == "preference-pair":
+            kept = [r for r in parsed if r["chosen"] != r["rejected"]]
+            report.n_identical += len(parsed) - len(kept)
+            parsed = kept
         ordinal = location.line if location.line is not None else location.row
         for i, record in enumerate(parsed):
             record.setdefault("id", f"{name}:{ordinal}" + (f"/{i}" if len(parsed) > 1 else ""))
@@ -294,6 +306,12 @@ def _load(
     if not records:
         first = f"; first problem: {report.skipped[0]}" if report.skipped else ""
         raise DataValidationError(RecordLocation(report.source), f"no valid {kind} records found{first}")
+    if report.n_identical:
+        logger.warning(
+            "%s: skipped %d pairs whose chosen and rejected responses are identical (no preference)",
+            name,
+            report.n_identical,
+        )
     if report.skipped:
         logger.warning("%s: skipped %d invalid records; first: %s", name, report.n_skipped, report.skipped[0])
     return LoadResult(records=records, report=report)
