@@ -27,11 +27,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralrm.config import ADAPT, replace
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
-from pluralrm.evaluate.kshot import DEFAULT_KS, HeadSet, kshot_rows, plot_kshot
+from pluralrm.evaluate.kshot import DEFAULT_KS, kshot_rows, plot_kshot
 from pluralrm.evaluate.tables import write_csv
 from pluralrm.rewards import DecomposedRewardModel, fit_general_head
+from pluralrm.rewards.reward_model import RewardModel
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
 
@@ -41,14 +43,16 @@ def halves(features: PairFeatures, seed: int) -> tuple[PairFeatures, PairFeature
     return features.select(train), features.select(test)
 
 
-def head_source(D: np.ndarray, n_components: int, center: bool, seed: int, zscore: bool = True):
+def head_source(fit: PairFeatures, n_components: int, center: bool, seed: int) -> RewardModel:
+    """General head (L2 picked on a random 20 % of the pairs) + PCA heads on all of ``fit``."""
+    D = fit.differences
     order = np.random.default_rng(seed).permutation(len(D))
     cut = int(0.8 * len(D))
     general, _ = fit_general_head(D[order[:cut]], D[order[cut:]])
-    model = DecomposedRewardModel(n_components=n_components, center=center).fit(D)
-    if not zscore:  # raw head scores, to measure what z-scoring buys
-        return HeadSet(model.components_, np.ones(len(model.components_))), general
-    return HeadSet.from_fit_data(model.components_, D), general
+    decomposed = DecomposedRewardModel(n_components=n_components, center=center).fit(D)
+    return RewardModel(
+        namespace=fit.namespace, backbone_name=fit.backbone_name, general=general, decomposed=decomposed
+    )
 
 
 def domain_users(train: PairFeatures, test: PairFeatures) -> dict[str, tuple[PairFeatures, PairFeatures]]:
@@ -70,16 +74,15 @@ def tune(
     users = domain_users(pool, inner_test)
     trials = []
     for n_components in (8, 16, 32, 64):
-        heads, general = head_source(pool.differences, n_components, center, seed)
+        model = head_source(pool, n_components, center, seed)
         for alpha in (1.0, 10.0):
             rows = kshot_rows(
                 users,
-                heads,
-                general,
+                model,
                 ks=(15,),
                 n_draws=draws,
                 methods=("drm-logistic",),
-                logistic={"alpha": alpha},
+                config=replace(ADAPT, alpha=alpha),
             )
             trials.append(
                 {
@@ -138,21 +141,19 @@ def main() -> None:
     users["harmless"] = (harmless_train, harmless_test)
 
     sources = {
-        "consensus": np.concatenate(
-            [helpful_train.differences, harmless_train.differences, load("webgpt").differences]
-        ),
-        "pluralistic": domain_train.differences,
+        "consensus": PairFeatures.concatenate([helpful_train, harmless_train, load("webgpt")]),
+        "pluralistic": domain_train,
     }
+    config = replace(ADAPT, alpha=args.alpha, zscore=not args.no_zscore)
     rows = []
-    for source, D in sources.items():
+    for source, fit in sources.items():
         start = time.perf_counter()
-        heads, general = head_source(D, args.components, args.center, args.seed, zscore=not args.no_zscore)
+        model = head_source(fit, args.components, args.center, args.seed)
         rows += kshot_rows(
             users,
-            heads,
-            general,
+            model,
             n_draws=args.draws,
-            logistic={"alpha": args.alpha},
+            config=config,
             extra={
                 "heads": source,
                 "candidate": args.candidate,
@@ -163,7 +164,7 @@ def main() -> None:
             },
         )
         print(
-            f"{source} heads ({len(D)} fit pairs): k-shot table in {time.perf_counter() - start:.0f} s",
+            f"{source} heads ({len(fit)} fit pairs): k-shot table in {time.perf_counter() - start:.0f} s",
             flush=True,
         )
 

@@ -178,3 +178,87 @@ def test_adapt_score_and_users(tmp_path, tiny_model_dirs):
         app, ["score", str(tmp_path / "m"), str(data), "--user", "alice", "--store", store]
     )
     assert missing.exit_code == 2 and "no profile for user 'alice'" in missing.output
+
+
+def _pairs_file(path, n, offset=0, like=("formal", "kind", "long")):
+    rng = __import__("numpy").random.default_rng(offset)
+    words = ["formal", "casual", "long", "short", "kind", "blunt"]
+    records = []
+    for i in range(offset, offset + n):
+        a, b = rng.choice(words, size=2, replace=False)
+        good, bad = (a, b) if a in like else (b, a)
+        records.append({"prompt": f"q{i}", "chosen": f"a {good} reply {i}", "rejected": f"a {bad} reply {i}"})
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def test_kshot_path_and_adapt_plus_score_give_identical_rewards(tmp_path, tiny_model_dirs):
+    """The k-shot figures and the product's verbs go through one scoring path."""
+    import numpy as np
+
+    from pluralrm.adapt import ProfileStore, build_profile
+    from pluralrm.evaluate.kshot import adapted_margins
+    from pluralrm.rewards.reward_model import RewardModel
+
+    backbone, store = str(tiny_model_dirs["gpt2"]), str(tmp_path / "profiles.sqlite")
+    for name, n, offset in (("pool", 60, 0), ("user", 12, 100), ("test", 20, 200)):
+        data = _pairs_file(tmp_path / f"{name}.jsonl", n, offset)
+        args = ["featurize", str(data), "--backbone", backbone, "--out", str(tmp_path / name)]
+        assert runner.invoke(app, args).exit_code == 0
+    args = ["decompose", str(tmp_path / "pool"), "--components", "5", "--out", str(tmp_path / "m")]
+    assert runner.invoke(app, args).exit_code == 0
+    for method in ("logistic", "hyre", "best-head"):
+        args = ["adapt", str(tmp_path / "m"), "--user", "u", "--pairs", str(tmp_path / "user")]
+        result = runner.invoke(app, [*args, "--method", method, "--store", store])
+        assert result.exit_code == 0, result.output
+        args = ["score", str(tmp_path / "m"), str(tmp_path / "test"), "--user", "u", "--store", store]
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / "s.jsonl")])
+        assert result.exit_code == 0, result.output
+        scores = [json.loads(line) for line in (tmp_path / "s.jsonl").read_text().splitlines()]
+        cli_margins = np.array([s["chosen_reward"] - s["rejected_reward"] for s in scores])
+
+        model = RewardModel.from_pretrained(tmp_path / "m")
+        user, test = PairFeatures.load(tmp_path / "user"), PairFeatures.load(tmp_path / "test")
+        kshot_margins = adapted_margins(model, f"drm-{method}", user.differences, test)
+        np.testing.assert_array_equal(cli_margins, kshot_margins)
+        stored = ProfileStore(store).get("u")
+        np.testing.assert_array_equal(
+            stored.weights, build_profile(model, "u", user.differences, method=method).weights
+        )
+        accuracy = float(result.output.split("accuracy ")[1].split(" ")[0])
+        assert accuracy == round(float(((kshot_margins > 0) + 0.5 * (kshot_margins == 0)).mean()), 3)
+
+
+def test_decompose_pools_several_inputs_and_evaluate_reports_the_validation_pick(tmp_path, tiny_model_dirs):
+    backbone = str(tiny_model_dirs["gpt2"])
+    for name, offset in (("a", 0), ("b", 100), ("val", 200)):
+        data = _pairs_file(tmp_path / f"{name}.jsonl", 30, offset)
+        args = ["featurize", str(data), "--backbone", backbone, "--out", str(tmp_path / name)]
+        assert runner.invoke(app, args).exit_code == 0
+    args = ["decompose", str(tmp_path / "a"), str(tmp_path / "b.jsonl"), "--backbone", backbone]
+    result = runner.invoke(
+        app, [*args, "--components", "3", "--val-fraction", "0.2", "--out", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "from 48 pairs (12 held out)" in result.output and "decompose took" in result.output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert config["metadata"]["fit_pairs"] == 48
+    result = runner.invoke(
+        app, ["evaluate", str(tmp_path / "m"), str(tmp_path / "a"), "--val", str(tmp_path / "val")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "PCA head picked on validation (30 pairs): pc" in result.output
+    assert "best-pc" in result.output and "evaluate took" in result.output
+    # Features made another way cannot be pooled.
+    other = ["featurize", str(tmp_path / "a.jsonl"), "--backbone", backbone, "--layer", "1"]
+    assert runner.invoke(app, [*other, "--out", str(tmp_path / "a1")]).exit_code == 0
+    args = ["decompose", str(tmp_path / "a"), str(tmp_path / "a1"), "--out", str(tmp_path / "m2")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "cannot pool features made differently" in result.output
+
+
+def test_version():
+    import pluralrm
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"pluralrm {pluralrm.__version__}"

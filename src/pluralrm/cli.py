@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +16,16 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from pluralrm.config import (
+    ADAPT,
+    DECOMPOSE,
+    DEMO_DECOMPOSE,
+    FEATURIZE,
+    AdaptConfig,
+    DecomposeConfig,
+    FeaturizeConfig,
+    help_of,
+)
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
 from pluralrm.data.features import PairFeatures
 
@@ -25,6 +38,56 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 SYNTHETIC = "synthetic"
+
+
+def _version(value: bool) -> None:
+    if value:
+        import pluralrm
+
+        print(f"pluralrm {pluralrm.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
+    ] = False,
+) -> None:
+    """Learn the diversity of human preferences as decomposed, personalizable reward models."""
+
+
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    """Print how long a long verb took, on every run (a log file shows it as well as a terminal)."""
+    start = time.perf_counter()
+    yield
+    console.print(f"[dim]{what} took {time.perf_counter() - start:.1f} s[/]")
+
+
+# Options whose defaults and help come from the config dataclasses (tests/test_config.py checks them).
+def _featurize_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(FeaturizeConfig, name))
+
+
+def _decompose_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(DecomposeConfig, name))
+
+
+def _adapt_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(AdaptConfig, name))
+
+
+BackboneOption = Annotated[str, _featurize_option("backbone")]
+DeviceOption = Annotated[str, _featurize_option("device")]
+DtypeOption = Annotated[str, _featurize_option("dtype")]
+CacheOption = Annotated[
+    bool,
+    typer.Option(
+        help="Use the on-disk feature cache ($PLURALRM_CACHE) so no text is featurized twice "
+        "(the library's default is no cache)."
+    ),
+]
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -93,20 +156,20 @@ def featurize(
         str, typer.Argument(help="Pairs file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")
     ],
     out: Annotated[Path, typer.Option(help="Output directory for features.safetensors + features.json.")],
-    backbone: Annotated[
-        str, typer.Option(help="'minilm', 'smollm2', a model directory or a hub id.")
-    ] = "minilm",
+    backbone: BackboneOption = FEATURIZE.backbone,
     format: Annotated[str, typer.Option(help="Input format: auto, trl, hh, dsp, dsp-domain.")] = "auto",
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip and count invalid records instead of failing.")
     ] = False,
-    pooling: Annotated[str | None, typer.Option(help="'last' or 'mean' (default: by backbone kind).")] = None,
-    layer: Annotated[int, typer.Option(help="Hidden-state index: 0 = embeddings, -1 = final layer.")] = -1,
-    max_length: Annotated[int, typer.Option(help="Tokens per text; longer texts lose their start.")] = 512,
-    batch_size: Annotated[int, typer.Option(help="Most texts per forward pass.")] = 64,
-    max_batch_tokens: Annotated[int, typer.Option(help="Most padded tokens per forward pass.")] = 2048,
+    pooling: Annotated[str | None, _featurize_option("pooling")] = FEATURIZE.pooling,
+    layer: Annotated[int, _featurize_option("layer")] = FEATURIZE.layer,
+    max_length: Annotated[int, _featurize_option("max_length")] = FEATURIZE.max_length,
+    batch_size: Annotated[int, _featurize_option("batch_size")] = FEATURIZE.batch_size,
+    max_batch_tokens: Annotated[int, _featurize_option("max_batch_tokens")] = FEATURIZE.max_batch_tokens,
+    device: DeviceOption = FEATURIZE.device,
+    dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
-    cache: Annotated[bool, typer.Option(help="Use the feature cache ($PLURALRM_CACHE).")] = True,
+    cache: CacheOption = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     """Featurize preference pairs with a backbone and save H_chosen / H_rejected.
@@ -115,7 +178,7 @@ def featurize(
     --backbone minilm --out out/hh-minilm
     """
     _setup_logging(verbose)
-    from pluralrm.backbone import BackboneNotFoundError, FeatureSpec, Featurizer, default_spec, load_backbone
+    from pluralrm.backbone import BackboneNotFoundError, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     try:
@@ -124,83 +187,106 @@ def featurize(
         raise _fail(str(error)) from None
     records = records[:limit] if limit else records
     console.print(f"[green]data[/] {escape(summary)}; featurizing {len(records)} pairs", soft_wrap=True)
+    config = FeaturizeConfig(
+        backbone=backbone,
+        pooling=pooling,
+        layer=layer,
+        max_length=max_length,
+        batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
+        device=device,
+        dtype=dtype,
+    )
     try:
-        loaded = load_backbone(backbone)
-    except BackboneNotFoundError as error:
-        raise _fail(str(error)) from None
-    spec = default_spec(loaded.kind)
-    try:
-        spec = FeatureSpec(pooling=pooling or spec.pooling, layer=layer)  # type: ignore[arg-type]
-        featurizer = Featurizer(
-            loaded,
-            spec=spec,
-            max_length=max_length,
-            batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            cache=cache,
-            show_progress=True,
-        )
-        features = featurize_pairs(records, featurizer, source=data)
-    except ValueError as error:
+        with _timed("featurize"):
+            featurizer = build_featurizer(config, cache=_feature_cache(cache), show_progress=True)
+            features = featurize_pairs(records, featurizer, source=data)
+    except (BackboneNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     features.save(out)
+    namespace = features.namespace
     console.print(
         f"[green]wrote[/] {out} ({len(features)} pairs × {features.chosen.shape[1]} features, "
-        f"backbone {loaded.fingerprint[:32]}…, pooling {spec.pooling}, layer {spec.layer})"
+        f"backbone {namespace['backbone'][:32]}…, pooling {namespace['spec']['pooling']}, "
+        f"layer {namespace['spec']['layer']}, {namespace['dtype']} on {featurizer.backbone.device})"
     )
+
+
+def _feature_cache(enabled: bool):
+    """The default on-disk feature cache, or None."""
+    if not enabled:
+        return None
+    from pluralrm.backbone import FeatureCache
+
+    return FeatureCache.default()
 
 
 @app.command()
 def decompose(
-    features_or_data: Annotated[
-        str, typer.Argument(help="A `pluralrm featurize` output directory, or pairs data.")
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="`pluralrm featurize` output directories or pairs data; several are pooled."),
     ],
     out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
-    components: Annotated[int, typer.Option(help="Number of PCA reward heads to keep.")] = 32,
-    center: Annotated[
-        bool, typer.Option(help="Centre D first (reference DRM) or use its second moment.")
-    ] = False,
+    n_components: Annotated[int, _decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
+    center: Annotated[bool, _decompose_option("center")] = DECOMPOSE.center,
     backbone: Annotated[
-        str, typer.Option(help="Backbone, when DATA is raw pairs (else the features').")
-    ] = "minilm",
-    val_fraction: Annotated[float, typer.Option(help="Pairs held out to pick the general head's L2.")] = 0.2,
+        str, typer.Option(help="Backbone for inputs that are raw pairs (features carry their own).")
+    ] = FEATURIZE.backbone,
+    device: DeviceOption = FEATURIZE.device,
+    dtype: DtypeOption = FEATURIZE.dtype,
+    val_fraction: Annotated[float, _decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the validation split.")] = 0,
+    seed: Annotated[int, _decompose_option("seed")] = DECOMPOSE.seed,
+    cache: CacheOption = True,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
 
-    Example: pluralrm decompose out/hh-minilm --components 32 --out models/hh-drm
+    Example: pluralrm decompose out/helpful-minilm out/harmless-minilm --components 32 --out models/hh-drm
     """
     from pluralrm.data.splits import group_split
     from pluralrm.rewards.fitting import fit_reward_model
 
-    features = _features_for(features_or_data, backbone, skip_invalid)
-    train_idx, val_idx = group_split(features.groups, [1 - val_fraction, val_fraction], seed=seed)
-    model = fit_reward_model(
-        features.select(train_idx),
-        features.select(val_idx),
-        n_components=components,
-        center=center,
-        backbone_name=features.backbone_name or backbone,
-    )
-    model.save_pretrained(out)
+    featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
+    parts = [_features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
+    config = DecomposeConfig(n_components=n_components, center=center, val_fraction=val_fraction, seed=seed)
+    with _timed("decompose"):
+        try:
+            features = PairFeatures.concatenate(parts)
+            train_idx, val_idx = group_split(
+                features.groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed
+            )
+            model = fit_reward_model(features.select(train_idx), features.select(val_idx), config=config)
+        except ValueError as error:
+            raise _fail(str(error)) from None
+        model.save_pretrained(out)
     ratio = model.decomposed.explained_variance_ratio_
     console.print(
-        f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} PCA heads; "
-        f"top-5 explained variance {', '.join(f'{r:.3f}' for r in ratio[:5])}",
+        f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} PCA heads "
+        f"from {len(train_idx)} pairs ({len(val_idx)} held out); top-5 explained variance "
+        f"{', '.join(f'{r:.3f}' for r in ratio[:5])}",
         soft_wrap=True,
     )
 
 
-def _features_for(features_or_data: str, backbone: str, skip_invalid: bool, model=None):
-    """PairFeatures from a featurize output directory, or by featurizing a pairs file."""
+def _features_for(
+    features_or_data: str,
+    skip_invalid: bool,
+    *,
+    model=None,
+    featurize: FeaturizeConfig = FEATURIZE,
+    cache: bool = True,
+    device: str = FEATURIZE.device,
+) -> PairFeatures:
+    """PairFeatures from a featurize output directory, or by featurizing a pairs file (with the model's
+    own featurizer when a model is given)."""
     path = Path(features_or_data)
     if path.is_dir():
         try:
             return PairFeatures.load(path)
         except FileNotFoundError as error:
             raise _fail(str(error)) from None
-    from pluralrm.backbone import Featurizer, load_backbone
+    from pluralrm.backbone import BackboneNotFoundError, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     try:
@@ -208,9 +294,13 @@ def _features_for(features_or_data: str, backbone: str, skip_invalid: bool, mode
     except DataValidationError as error:
         raise _fail(str(error)) from None
     console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
-    featurizer = (
-        model.featurizer() if model is not None else Featurizer(load_backbone(backbone), show_progress=True)
-    )
+    try:
+        if model is not None:
+            featurizer = model.featurizer(device=device, cache=_feature_cache(cache))
+        else:
+            featurizer = build_featurizer(featurize, cache=_feature_cache(cache))
+    except (BackboneNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
     featurizer.show_progress = True
     return featurize_pairs(records, featurizer, source=features_or_data)
 
@@ -219,27 +309,36 @@ def _features_for(features_or_data: str, backbone: str, skip_invalid: bool, mode
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory (from decompose or demo).")],
     data: Annotated[str, typer.Argument(help="A featurize output directory, or pairs data.")],
+    val: Annotated[
+        str | None,
+        typer.Option(help="Validation pairs (features dir or data): report the PCA head picked on them."),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the tidy table here as CSV.")] = None,
     by: Annotated[str, typer.Option(help="Group rows by 'subset' or 'user'.")] = "subset",
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
 ) -> None:
     """Pairwise accuracy (95% bootstrap interval) of the general head and every PCA head.
 
     Example: pluralrm evaluate models/hh-drm ../shared/data/dsp/helpful.test-dev.json.gz --skip-invalid
+    --val out/helpful-val
     """
     from pluralrm.evaluate.runner import evaluate_model
     from pluralrm.evaluate.tables import write_csv
-    from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
 
-    try:
-        model = RewardModel.from_pretrained(model_dir)
-    except (FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
-    features = _features_for(data, model.backbone_name, skip_invalid, model=model)
-    try:
-        rows = evaluate_model(model, features, by=by)
-    except IncompatibleBackboneError as error:
-        raise _fail(str(error)) from None
+    model = _load_model(model_dir)
+    with _timed("evaluate"):
+        features = _features_for(data, skip_invalid, model=model, cache=cache, device=device)
+        val_features = (
+            None if val is None else _features_for(val, skip_invalid, model=model, cache=cache, device=device)
+        )
+        try:
+            rows = evaluate_model(model, features, val=val_features, by=by)
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    if val_features is not None:
+        console.print(f"PCA head picked on validation ({len(val_features)} pairs): {rows[0]['best_pc']}")
     _print_rows(rows, top=12)
     if out:
         write_csv(rows, out)
@@ -267,9 +366,13 @@ def _print_rows(rows: list[dict], top: int) -> None:
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the model, tables and plots.")] = Path("out/demo"),
     data: Annotated[str | None, typer.Option(help="Run on these pairs instead of the built-in data.")] = None,
-    backbone: Annotated[str, typer.Option(help="Backbone name, directory or hub id.")] = "minilm",
-    components: Annotated[int, typer.Option(help="PCA reward heads to keep.")] = 16,
-    center: Annotated[bool, typer.Option(help="Centre D before PCA (reference DRM).")] = False,
+    backbone: BackboneOption = FEATURIZE.backbone,
+    n_components: Annotated[
+        int, _decompose_option("n_components", "--components")
+    ] = DEMO_DECOMPOSE.n_components,
+    center: Annotated[bool, _decompose_option("center")] = DEMO_DECOMPOSE.center,
+    device: DeviceOption = FEATURIZE.device,
+    dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
@@ -281,16 +384,16 @@ def demo(
     from pluralrm.demo import run_demo
 
     try:
-        result = run_demo(
-            out,
-            data=data,
-            backbone=backbone,
-            n_components=components,
-            center=center,
-            limit=limit,
-            show_progress=True,
-        )
-    except DataValidationError as error:
+        with _timed("demo"):
+            result = run_demo(
+                out,
+                data=data,
+                featurize=FeaturizeConfig(backbone=backbone, device=device, dtype=dtype),
+                decompose=DecomposeConfig(n_components=n_components, center=center),
+                limit=limit,
+                show_progress=True,
+            )
+    except (DataValidationError, ValueError) as error:
         raise _fail(str(error)) from None
     console.print(f"pairs: {result.n_pairs}")
     _print_rows(result.rows, top=6)
@@ -345,10 +448,15 @@ def adapt(
     pairs: Annotated[
         str, typer.Option(help="The user's labelled pairs (any supported format) or features dir.")
     ],
-    method: Annotated[str, typer.Option(help="Adapter: logistic, hyre or best-head.")] = "logistic",
-    alpha: Annotated[float, typer.Option(help="Logistic: pull toward the general head.")] = 1.0,
+    method: Annotated[str, _adapt_option("method")] = ADAPT.method,
+    alpha: Annotated[float, _adapt_option("alpha")] = ADAPT.alpha,
+    beta: Annotated[float, _adapt_option("beta")] = ADAPT.beta,
+    temperature: Annotated[float, _adapt_option("temperature")] = ADAPT.temperature,
+    zscore: Annotated[bool, _adapt_option("zscore")] = ADAPT.zscore,
     store: StoreOption = None,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
 ) -> None:
     """Fit a user's weights over the model's heads from a few labelled pairs and store the profile.
 
@@ -357,10 +465,11 @@ def adapt(
     from pluralrm.adapt import ProfileStore, build_profile
 
     model = _load_model(model_dir)
-    features = _features_for(pairs, model.backbone_name, skip_invalid, model=model)
+    features = _features_for(pairs, skip_invalid, model=model, cache=cache, device=device)
+    config = AdaptConfig(method=method, alpha=alpha, beta=beta, temperature=temperature, zscore=zscore)
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
-        profile = build_profile(model, user, features.differences, method=method, alpha=alpha)
+        profile = build_profile(model, user, features.differences, config=config)
     except ValueError as error:
         raise _fail(str(error)) from None
     saved = ProfileStore(store).put(profile)
@@ -379,36 +488,37 @@ def score(
     user: Annotated[
         str | None, typer.Option(help="Score with this user's profile (default: general head).")
     ] = None,
+    head: Annotated[str | None, typer.Option(help="Score with one head: 'general' or 'pcJ'.")] = None,
     store: StoreOption = None,
     out: Annotated[Path | None, typer.Option(help="Write per-pair rewards as JSONL here.")] = None,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
 ) -> None:
-    """Score pairs with the general head or a user's personal reward; print accuracy on their labels.
+    """Score pairs with the general head, one head or a user's personal reward; print accuracy on their
+    labels.
 
     Example: pluralrm score models/drm held_out.jsonl --user alice --out alice_scores.jsonl
     """
-    from pluralrm.adapt import ProfileNotFoundError, ProfileStore, model_head_set, personal_rewards
+    from pluralrm.adapt import ProfileStore
     from pluralrm.atomic import write_jsonl
     from pluralrm.evaluate.metrics import pairwise_metrics
 
     model = _load_model(model_dir)
-    features = _features_for(data, model.backbone_name, skip_invalid, model=model)
-    try:
-        model.check_namespace(features.namespace, what=str(model_dir))
-        if user is None:
-            if model.general is None:
-                raise ValueError("the model has no general head; pass --user")
-            chosen, rejected = model.general.reward(features.chosen), model.general.reward(features.rejected)
-        else:
-            profile = ProfileStore(store).get(user, head_set=model_head_set(model))
-            chosen = personal_rewards(model, features.chosen, profile)
-            rejected = personal_rewards(model, features.rejected, profile)
-    except (ValueError, ProfileNotFoundError) as error:
-        raise _fail(str(error)) from None
+    with _timed("score"):
+        features = _features_for(data, skip_invalid, model=model, cache=cache, device=device)
+        try:
+            profile = None if user is None else ProfileStore(store).get(user)
+            model.check_namespace(features.namespace, what=str(model_dir))
+            chosen = model.rewards(features.chosen, user=profile, head=head)
+            rejected = model.rewards(features.rejected, user=profile, head=head)
+        except (KeyError, ValueError) as error:
+            raise _fail(str(error)) from None
     metrics = pairwise_metrics(chosen - rejected)
+    what = f"user {user!r}" if user else f"head {head!r}" if head else "general head"
     console.print(
-        f"{'user ' + repr(user) if user else 'general head'}: accuracy {metrics['accuracy']:.3f} on "
-        f"{metrics['n']} pairs ({metrics['n_ties']} ties), mean margin {metrics['mean_margin']:+.3g}"
+        f"{what}: accuracy {metrics['accuracy']:.3f} on {metrics['n']} pairs ({metrics['n_ties']} ties), "
+        f"mean margin {metrics['mean_margin']:+.3g}"
     )
     if out:
         write_jsonl(

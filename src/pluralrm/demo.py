@@ -13,6 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from pluralrm.atomic import write_json
+from pluralrm.config import (
+    ADAPT,
+    DEMO_DECOMPOSE,
+    FEATURIZE,
+    AdaptConfig,
+    DecomposeConfig,
+    FeaturizeConfig,
+)
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
 from pluralrm.evaluate.attributes import attribute_correlations
@@ -23,8 +31,6 @@ from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.math import pair_correctness
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_BACKBONE = "minilm"
 
 
 @dataclass
@@ -43,9 +49,9 @@ def run_demo(
     out: str | Path,
     *,
     data: str | None = None,
-    backbone: str = DEFAULT_BACKBONE,
-    n_components: int = 16,
-    center: bool = False,
+    featurize: FeaturizeConfig = FEATURIZE,
+    decompose: DecomposeConfig = DEMO_DECOMPOSE,
+    adapt: AdaptConfig = ADAPT,
     skip_invalid: bool = True,
     limit: int | None = None,
     seed: int = 0,
@@ -58,13 +64,12 @@ def run_demo(
     ----------
     data : str, optional
         A pairs file/hub id; default: the built-in synthetic pluralistic data (with ground truth).
+    featurize, decompose, adapt : config dataclasses
+        The stages' settings (:mod:`pluralrm.config`); the demo keeps 16 heads (``DEMO_DECOMPOSE``).
     adapt_pairs : int
         Labelled pairs each simulated user gives for personalization (built-in data only).
-    center : bool
-        PCA on centred differences (reference DRM) or the uncentred second moment (default; see
-        docs/results.md for the measurement behind it).
     """
-    from pluralrm.backbone import Featurizer, load_backbone
+    from pluralrm.backbone import build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     out = Path(out)
@@ -85,14 +90,17 @@ def run_demo(
     if limit:
         pairs = pairs[:limit]
         attributes = attributes[:limit] if attributes is not None else None
-    featurizer = Featurizer(load_backbone(backbone), show_progress=show_progress)
+    featurizer = build_featurizer(featurize, show_progress=show_progress)
     features = featurize_pairs(pairs, featurizer, source=source)
+    backbone = featurize.backbone
     train_idx, val_idx, test_idx = group_split(features.groups, [0.6, 0.2, 0.2], seed=seed)
     train, val, test = (features.select(i) for i in (train_idx, val_idx, test_idx))
-    model = fit_reward_model(train, val, n_components=n_components, center=center, backbone_name=backbone)
+    model = fit_reward_model(train, val, config=decompose)
     model.save_pretrained(out / "model")
     by = "user" if any(test.users) else "subset"
-    rows = evaluate_model(model, test, val=val, extra={"backbone": backbone, "center": center}, by=by)
+    rows = evaluate_model(
+        model, test, val=val, extra={"backbone": backbone, "center": decompose.center}, by=by
+    )
     write_csv(rows, out / "accuracy.csv")
     plot_explained_variance(model.decomposed.explained_variance_ratio_, out / "explained_variance.png")
     plot_head_accuracy(rows, out / "head_accuracy.png", title=f"Test accuracy per head ({backbone})")
@@ -103,7 +111,7 @@ def run_demo(
     user_rows = []
     if data is None:
         user_rows = personalization_table(
-            model, train, test, attributes[test_idx], synthetic.users, k=adapt_pairs, seed=seed
+            model, train, test, attributes[test_idx], synthetic.users, k=adapt_pairs, seed=seed, adapt=adapt
         )
         write_csv(user_rows, out / "personalization.csv")
     n_pairs = {"train": len(train), "val": len(val), "test": len(test)}
@@ -112,7 +120,8 @@ def run_demo(
         {
             "source": source,
             "backbone": backbone,
-            "center": center,
+            "center": decompose.center,
+            "dtype": features.namespace.get("dtype"),
             "n_pairs": n_pairs,
             "rows": rows,
             "head_attributes": attribute_rows,
@@ -158,10 +167,11 @@ def personalization_table(
     *,
     k: int,
     seed: int,
+    adapt: AdaptConfig = ADAPT,
 ) -> list[dict]:
     """Per simulated user: general-head vs adapted accuracy on their test pairs, and how close the
     adapted reward's implied attribute weights are to the user's true weights (cosine)."""
-    from pluralrm.adapt.personalize import fit_user_weights
+    from pluralrm.adapt.personalize import build_profile
 
     rng = np.random.default_rng(seed)
     rows = []
@@ -169,10 +179,10 @@ def personalization_table(
         pool = [i for i, u in enumerate(train.users) if u == user]
         held = np.array([i for i, u in enumerate(test.users) if u == user])
         idx = rng.choice(pool, size=min(k, len(pool)), replace=False)
-        weights = fit_user_weights(model, train.differences[idx], method="logistic")
-        D_test = test.differences[held]
-        personal = model.decomposed.scores(D_test) @ weights
-        general = model.general.decision_function(D_test)
+        profile = build_profile(model, user, train.differences[idx], config=adapt)
+        user_test = test.select(held)
+        personal = model.margins(user_test, user=profile)
+        general = model.margins(user_test)
         # Attribute weights the personal reward implies: least squares of its margins on attribute gaps.
         implied, *_ = np.linalg.lstsq(test_attribute_diffs[held], personal, rcond=None)
         implied_general, *_ = np.linalg.lstsq(test_attribute_diffs[held], general, rcond=None)

@@ -1,14 +1,9 @@
 """Test-time personalization: adapters over reward heads, user profiles, their SQLite store (numpy)."""
 
 from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapter, random_unit_heads
-from pluralrm.adapt.personalize import build_profile, fit_user_weights, model_head_set, personal_rewards
-from pluralrm.adapt.profiles import (
-    ProfileMismatchError,
-    ProfileNotFoundError,
-    ProfileStore,
-    UserProfile,
-    head_set_fingerprint,
-)
+from pluralrm.adapt.personalize import build_profile, fit_user_weights
+from pluralrm.adapt.profiles import ProfileMismatchError, ProfileNotFoundError, ProfileStore, UserProfile
+from pluralrm.rewards.decomposed import head_set_fingerprint
 
 __all__ = [
     "BestHeadAdapter",
@@ -21,7 +16,5 @@ __all__ = [
     "build_profile",
     "fit_user_weights",
     "head_set_fingerprint",
-    "model_head_set",
-    "personal_rewards",
     "random_unit_heads",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from pluralrm.config import ADAPT
 from pluralrm.rewards.math import bradley_terry_loss, pair_correctness, sigmoid, softmax_weights
 from pluralrm.validation import check_is_fitted, check_matrix, check_vector
 
@@ -65,8 +66,8 @@ class HyReAdapter(_Adapter):
     def __init__(
         self,
         *,
-        beta: float = 1.0,
-        temperature: float = 1.0,
+        beta: float = ADAPT.beta,
+        temperature: float = ADAPT.temperature,
         prior: np.ndarray | None = None,
         zscore: bool = False,
         head_scale: np.ndarray | None = None,
@@ -122,7 +123,12 @@ class LogisticAdapter(_Adapter):
     """
 
     def __init__(
-        self, *, alpha: float = 1.0, prior: np.ndarray | None = None, max_iter: int = 50, tol: float = 1e-8
+        self,
+        *,
+        alpha: float = ADAPT.alpha,
+        prior: np.ndarray | None = None,
+        max_iter: int = 50,
+        tol: float = 1e-8,
     ) -> None:
         self.alpha = alpha
         self.prior = prior
@@ -212,9 +218,9 @@ def weights_over_heads(
     method: str,
     *,
     prior: np.ndarray | None = None,
-    alpha: float = 1.0,
-    beta: float = 1.0,
-    temperature: float = 1.0,
+    alpha: float = ADAPT.alpha,
+    beta: float = ADAPT.beta,
+    temperature: float = ADAPT.temperature,
 ) -> np.ndarray:
     """One weight per head (column of ``S``) from the named adapter.
 

@@ -8,7 +8,6 @@ profiles at once without losing or tearing any.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import time
@@ -33,14 +32,6 @@ class ProfileNotFoundError(KeyError):
         return str(self.args[0])
 
 
-def head_set_fingerprint(components: np.ndarray, general: np.ndarray | None = None) -> str:
-    """sha256 of the heads' float64 bytes (and the general head when profiles may use it)."""
-    digest = hashlib.sha256(np.ascontiguousarray(components, dtype=np.float64).tobytes())
-    if general is not None:
-        digest.update(np.ascontiguousarray(general, dtype=np.float64).tobytes())
-    return digest.hexdigest()
-
-
 @dataclass
 class UserProfile:
     """One user's personal reward: weights over the heads of one head set.
@@ -50,7 +41,7 @@ class UserProfile:
     user : str
     weights : ndarray of shape (n_heads,)
     head_set : str
-        :func:`head_set_fingerprint` of the heads the weights apply to.
+        :func:`pluralrm.rewards.decomposed.head_set_fingerprint` of the heads the weights apply to.
     method : str
         The adapter that produced the weights (``"hyre"``, ``"logistic"``, …).
     n_pairs : int

@@ -82,6 +82,38 @@ class PairFeatures:
         }
         return replace(self, chosen=self.chosen[idx], rejected=self.rejected[idx], **per_pair)
 
+    @classmethod
+    def concatenate(cls, parts: list[PairFeatures]) -> PairFeatures:
+        """Pairs of several feature sets made the same way (same backbone, pooling, layer, dtype).
+
+        Examples
+        --------
+        >>> a = PairFeatures(chosen=np.ones((2, 3)), rejected=np.zeros((2, 3)), ids=["a0", "a1"])
+        >>> b = PairFeatures(chosen=np.ones((1, 3)), rejected=np.zeros((1, 3)), ids=["b0"])
+        >>> PairFeatures.concatenate([a, b]).ids
+        ['a0', 'a1', 'b0']
+        """
+        if not parts:
+            raise ValueError("concatenate needs at least one feature set")
+        first = parts[0]
+        for other in parts[1:]:
+            if other.namespace != first.namespace:
+                raise ValueError(
+                    f"cannot pool features made differently: {first.source or 'the first set'} has "
+                    f"{first.namespace}, {other.source or 'another set'} has {other.namespace}"
+                )
+        per_pair = {
+            name: [value for part in parts for value in getattr(part, name)]
+            for name in ("ids", "subsets", "users", "groups")
+        }
+        return replace(
+            first,
+            chosen=np.concatenate([p.chosen for p in parts]),
+            rejected=np.concatenate([p.rejected for p in parts]),
+            source=" + ".join(p.source for p in parts if p.source),
+            **per_pair,
+        )
+
     def save(self, directory: str | Path) -> Path:
         """Write ``features.safetensors`` + ``features.json`` into ``directory`` (atomically each)."""
         from safetensors.numpy import save_file

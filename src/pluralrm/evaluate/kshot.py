@@ -18,14 +18,18 @@ user-bt-all    the same on the user's whole pool: a ceiling, not a k-shot method
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
-from pluralrm.adapt.adapters import random_unit_heads, weights_over_heads
+from pluralrm.adapt.adapters import random_unit_heads
+from pluralrm.adapt.personalize import build_profile
+from pluralrm.config import ADAPT, AdaptConfig
 from pluralrm.data.features import PairFeatures
+from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
+from pluralrm.rewards.reward_model import RewardModel
 
 DEFAULT_KS = (0, 1, 3, 5, 10, 15, 20, 50, 100)
 METHODS = (
@@ -40,89 +44,80 @@ METHODS = (
 )
 
 
-@dataclass
-class HeadSet:
-    """Heads as rows of ``components`` with the score scale each had on its fit data."""
-
-    components: np.ndarray
-    scale: np.ndarray
-
-    @classmethod
-    def from_fit_data(cls, components: np.ndarray, D_fit: np.ndarray) -> HeadSet:
-        scale = np.sqrt(np.mean((D_fit @ components.T) ** 2, axis=0))
-        return cls(components=components, scale=np.where(scale > 0, scale, 1.0))
-
-    def scores(self, D: np.ndarray) -> np.ndarray:
-        """Z-scored head margins, shape (n_pairs, n_heads)."""
-        return (D @ self.components.T) / self.scale
-
-
-def _adapter_margins(
-    method: str, S_train: np.ndarray, S_test: np.ndarray, prior: np.ndarray | None, hyre: dict, logistic: dict
+def adapted_margins(
+    model: RewardModel, method: str, D_train: np.ndarray, test: PairFeatures, *, config: AdaptConfig = ADAPT
 ) -> np.ndarray:
-    adapter = method.partition("-")[2]  # "drm-hyre" -> "hyre", "drm-best-head" -> "best-head"
-    params = hyre if adapter == "hyre" else logistic if adapter == "logistic" else {}
-    return S_test @ weights_over_heads(S_train, adapter, prior=prior, **params)
+    """Test margins of ``model`` adapted to a user's pairs ``D_train`` by ``method`` (``drm-hyre``, …).
+
+    Exactly what ``pluralrm adapt`` + ``pluralrm score`` compute: :func:`build_profile` then
+    ``model.margins(test, user=profile)`` — the k-shot figures go through the product's own path.
+    """
+    adapter = method.partition("-")[2]  # "drm-hyre" -> "hyre", "random-best-head" -> "best-head"
+    profile = build_profile(model, "k-shot", D_train, config=replace(config, method=adapter))
+    return model.margins(test, user=profile)
+
+
+def user_bt_margins(D_train: np.ndarray, test: PairFeatures, model: RewardModel, alpha: float) -> np.ndarray:
+    """Margins of a Bradley–Terry head trained from scratch on the user's pairs (zeros for no pairs)."""
+    if len(D_train) == 0:
+        return np.zeros(len(test))
+    head = LinearRewardHead(alpha=alpha).fit(D_train)
+    user_model = RewardModel(namespace=model.namespace, backbone_name=model.backbone_name, general=head)
+    return user_model.margins(test)
 
 
 def kshot_rows(
     users: dict[str, tuple[PairFeatures, PairFeatures]],
-    heads: HeadSet,
-    general: LinearRewardHead,
+    model: RewardModel,
     *,
     ks: Sequence[int] = DEFAULT_KS,
     n_draws: int = 20,
     methods: Sequence[str] = METHODS,
     random_seed: int = 0,
-    hyre: dict | None = None,
-    logistic: dict | None = None,
+    config: AdaptConfig = ADAPT,
     user_bt_alpha: float = 1e-2,
     extra: dict | None = None,
 ) -> list[dict]:
-    """Tidy rows ``{user, method, k, mean, ci_low, ci_high, n_draws, n_test}`` (95 % interval of the mean
-    over draws, normal approximation)."""
-    hyre = {"beta": 1.0, "temperature": 1.0} | (hyre or {})
-    logistic = {"alpha": 1.0} | (logistic or {})
+    """Tidy rows ``{user, method, k, mean, ci_low, ci_high, n_draws, n_test, n_pool}`` (95 % interval of
+    the mean over draws, normal approximation).
+
+    ``model`` holds the general head and the PCA heads (fitted on data without any test pair); the
+    adapters read their parameters from ``config``. Random heads are z-scored on each user's pool (they
+    have no fit data of their own) and, like a model without a general head, adapt from a zero prior.
+    """
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
-    n_features = heads.components.shape[1]
-    random_components = random_unit_heads(len(heads.components), n_features, seed=random_seed)
-    # The general head in z-scored head coordinates: the logistic adapter's prior.
-    prior = (heads.components @ general.coef_) * heads.scale
+    heads = model.require_heads("adapt")
+    random_components = random_unit_heads(len(heads.components_), heads.n_features_in_, seed=random_seed)
     rows = []
     for user, (pool, test) in users.items():
-        D_pool, D_test = pool.differences, test.differences
-        S = {"drm": (heads.scores(D_pool), heads.scores(D_test))}
+        D_pool = pool.differences
+        models = {"drm": model}
         if any(m.startswith("random") for m in methods):
-            # Random heads are z-scored on the user's pool (they have no fit data of their own).
-            random_heads = HeadSet.from_fit_data(random_components, D_pool)
-            S["random"] = (random_heads.scores(D_pool), random_heads.scores(D_test))
-        fixed = {"general": general.decision_function(D_test)}
-        if "user-bt-all" in methods:
-            fixed["user-bt-all"] = LinearRewardHead(alpha=user_bt_alpha).fit(D_pool).decision_function(D_test)
+            models["random"] = RewardModel(
+                namespace=model.namespace,
+                backbone_name=model.backbone_name,
+                decomposed=DecomposedRewardModel.with_components(random_components, D_pool),
+            )
         for method in methods:
+            fixed_margins = None  # methods that do not depend on k
+            if method == "general":
+                fixed_margins = model.margins(test, head="general")
+            elif method == "user-bt-all":
+                fixed_margins = user_bt_margins(D_pool, test, model, user_bt_alpha)
             for k in ks:
                 k_eff = min(k, len(D_pool))
                 accuracies = []
-                for draw in range(n_draws if method not in fixed else 1):
+                for draw in range(n_draws if fixed_margins is None else 1):
                     idx = np.random.default_rng([draw, k]).choice(len(D_pool), size=k_eff, replace=False)
-                    if method in fixed:
-                        margins = fixed[method]
+                    if fixed_margins is not None:
+                        margins = fixed_margins
                     elif method == "user-bt":
-                        margins = (
-                            np.zeros(len(D_test))
-                            if k_eff == 0
-                            else LinearRewardHead(alpha=user_bt_alpha)
-                            .fit(D_pool[idx])
-                            .decision_function(D_test)
-                        )
+                        margins = user_bt_margins(D_pool[idx], test, model, user_bt_alpha)
                     else:
-                        family, _, _ = method.partition("-")
-                        S_pool, S_test = S[family]
-                        margins = _adapter_margins(
-                            method, S_pool[idx], S_test, prior if family == "drm" else None, hyre, logistic
-                        )
+                        family = method.partition("-")[0]
+                        margins = adapted_margins(models[family], method, D_pool[idx], test, config=config)
                     accuracies.append(float(pair_correctness(margins).mean()))
                 mean = float(np.mean(accuracies))
                 half = (
@@ -140,7 +135,7 @@ def kshot_rows(
                         "ci_low": mean - half,
                         "ci_high": mean + half,
                         "n_draws": len(accuracies),
-                        "n_test": len(D_test),
+                        "n_test": len(test),
                         "n_pool": len(D_pool),
                     }
                 )

@@ -8,12 +8,22 @@ eigendecomposition makes the result deterministic (no randomized SVD).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import numpy as np
 
+from pluralrm.config import DECOMPOSE
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.validation import check_is_fitted, check_matrix, check_vector
+
+# Fitted arrays, as written by ``to_arrays`` and read back by ``from_arrays`` (in this order).
+_ARRAYS = ("components", "explained_variance", "explained_variance_ratio", "mean", "head_scale")
+
+
+def head_set_fingerprint(components: np.ndarray) -> str:
+    """sha256 of the heads' float64 bytes: what a user's weights over heads are tied to."""
+    return hashlib.sha256(np.ascontiguousarray(components, dtype=np.float64).tobytes()).hexdigest()
 
 
 class DecomposedRewardModel:
@@ -25,8 +35,9 @@ class DecomposedRewardModel:
         Heads to keep (at most ``n_features``); ``None`` keeps all.
     center : bool
         ``True`` (as the reference DRM code, scikit-learn PCA's default): principal axes of the
-        *covariance* of ``D`` — the mean preference direction is removed first. ``False``: axes of the
-        uncentred second moment ``DᵀD / n``, so the mean preference direction can itself be a head.
+        *covariance* of ``D`` — the mean preference direction is removed first. ``False`` (pluralrm's
+        default, :class:`pluralrm.config.DecomposeConfig`): axes of the uncentred second moment
+        ``DᵀD / n``, so the mean preference direction can itself be a head.
     batch_size : int
         Rows per accumulation step in :meth:`fit`.
 
@@ -54,11 +65,72 @@ class DecomposedRewardModel:
     """
 
     def __init__(
-        self, *, n_components: int | None = None, center: bool = True, batch_size: int = 8192
+        self,
+        *,
+        n_components: int | None = None,
+        center: bool = DECOMPOSE.center,
+        batch_size: int = DECOMPOSE.batch_size,
     ) -> None:
         self.n_components = n_components
         self.center = center
         self.batch_size = batch_size
+
+    def get_params(self) -> dict:
+        """The constructor's parameters (what a saved model's config records)."""
+        return {"n_components": self.n_components, "center": self.center, "batch_size": self.batch_size}
+
+    # --- persistence: the estimator owns its saved state ---------------------------------------------
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Every fitted array by name (float64), plus ``n_samples_seen`` as a one-element array."""
+        check_is_fitted(self, "components_")
+        arrays = {name: np.asarray(getattr(self, f"{name}_"), dtype=np.float64) for name in _ARRAYS}
+        return arrays | {"n_samples_seen": np.array([self.n_samples_seen_], dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], **params) -> DecomposedRewardModel:
+        """Rebuild a fitted model from :meth:`to_arrays`' output, checking names, shapes and values.
+
+        Raises ``ValueError`` naming the array that is missing, misshapen or not finite.
+        """
+        missing = [name for name in _ARRAYS if name not in arrays]
+        if missing:
+            raise ValueError(f"missing arrays {missing} (PCA heads need {list(_ARRAYS)})")
+        model = cls(**params)
+        components = check_matrix(arrays["components"], "components").astype(np.float64)
+        k, d = components.shape
+        expected = {"explained_variance": k, "explained_variance_ratio": k, "mean": d, "head_scale": k}
+        for name, length in expected.items():
+            setattr(model, f"{name}_", check_vector(arrays[name], name, length=length))
+        model.components_ = components
+        seen = np.asarray(arrays.get("n_samples_seen", [0])).reshape(-1)
+        model.n_samples_seen_ = int(seen[0]) if seen.size == 1 else 0
+        model.n_features_in_ = d
+        return model
+
+    @classmethod
+    def with_components(cls, components: np.ndarray, D: np.ndarray) -> DecomposedRewardModel:
+        """Heads given from outside (e.g. random directions), measured on differences ``D``.
+
+        The heads are normalized, signed to prefer chosen on ``D`` and given the same ``head_scale_``,
+        ``mean_`` and explained variance (uncentred) as fitted heads, so adapters treat both alike.
+        """
+        components = check_matrix(components, "components").astype(np.float64)
+        D = check_matrix(D, "D", n_features=components.shape[1]).astype(np.float64)
+        components = components / np.linalg.norm(components, axis=1, keepdims=True)
+        mean = D.mean(axis=0)
+        projected_mean = components @ mean
+        components = components * np.where(projected_mean < 0, -1.0, 1.0)[:, None]
+        second = np.mean((D @ components.T) ** 2, axis=0)
+        model = cls(n_components=len(components), center=False)
+        model.components_ = components
+        model.explained_variance_ = second
+        model.explained_variance_ratio_ = second / max(float(np.mean(np.sum(D**2, axis=1))), 1e-300)
+        model.mean_ = mean
+        model.head_scale_ = np.sqrt(second)
+        model.n_samples_seen_ = len(D)
+        model.n_features_in_ = components.shape[1]
+        return model
 
     # --- fitting ------------------------------------------------------------------------------------
 
@@ -139,6 +211,11 @@ class DecomposedRewardModel:
         check_is_fitted(self, "components_")
         s = check_matrix(H, "H", n_features=self.n_features_in_) @ self.components_.T
         return np.concatenate([s, -s], axis=1) if include_negated else s
+
+    def fingerprint(self) -> str:
+        """:func:`head_set_fingerprint` of these heads."""
+        check_is_fitted(self, "components_")
+        return head_set_fingerprint(self.components_)
 
     def combine(self, weights: np.ndarray) -> LinearRewardHead:
         """The reward ``Σ_j w_j r_j`` as one :class:`LinearRewardHead`."""

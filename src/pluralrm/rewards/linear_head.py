@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
+from pluralrm.config import DECOMPOSE
 from pluralrm.rewards.math import bradley_terry_loss, pair_correctness, sigmoid
 from pluralrm.validation import check_is_fitted, check_matrix, check_vector
 
@@ -37,17 +38,33 @@ class LinearRewardHead:
     True
     """
 
-    def __init__(self, *, alpha: float = 1e-2, max_iter: int = 500) -> None:
+    def __init__(self, *, alpha: float = DECOMPOSE.alpha, max_iter: int = 500) -> None:
         self.alpha = alpha
         self.max_iter = max_iter
 
+    def get_params(self) -> dict:
+        """The constructor's parameters (what a saved model's config records)."""
+        return {"alpha": self.alpha, "max_iter": self.max_iter}
+
     @classmethod
-    def from_coef(cls, coef: np.ndarray) -> LinearRewardHead:
+    def from_coef(cls, coef: np.ndarray, **params) -> LinearRewardHead:
         """A head with given weights (e.g. a combination of PCA heads)."""
-        head = cls()
+        head = cls(**params)
         head.coef_ = check_vector(coef, "coef")
         head.n_features_in_ = head.coef_.shape[0]
         return head
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted weights by name (float64), for ``save_pretrained``."""
+        check_is_fitted(self, "coef_")
+        return {"coef": np.asarray(self.coef_, dtype=np.float64)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], **params) -> LinearRewardHead:
+        """Rebuild a fitted head from :meth:`to_arrays`' output (``ValueError`` if ``coef`` is bad)."""
+        if "coef" not in arrays:
+            raise ValueError("missing array 'coef' (a linear head's weights)")
+        return cls.from_coef(arrays["coef"], **params)
 
     def fit(self, D: np.ndarray) -> LinearRewardHead:
         """Fit on pair differences ``D`` of shape (n_pairs, n_features) (chosen minus rejected)."""
@@ -93,7 +110,7 @@ class LinearRewardHead:
 
 
 def fit_general_head(
-    D_train: np.ndarray, D_val: np.ndarray, alphas: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1)
+    D_train: np.ndarray, D_val: np.ndarray, alphas: tuple[float, ...] = DECOMPOSE.alphas
 ) -> tuple[LinearRewardHead, dict[float, float]]:
     """Fit one head per ``alpha`` and keep the best on the validation pairs (never on test pairs)."""
     if not alphas:
