@@ -54,11 +54,25 @@ class DecomposeConfig:
 class AdaptConfig:
     """How a user's weights over heads are fitted from their labelled pairs."""
 
-    method: str = _setting("logistic", "Adapter: logistic, hyre or best-head.")
+    method: str = _setting(
+        "map",
+        "Adapter: map (full weight vector, pool as a Gaussian prior), logistic, hyre or best-head.",
+    )
     alpha: float = _setting(1.0, "Logistic: strength of the pull toward the general head's weights.")
     beta: float = _setting(1.0, "HyRe: Bradley-Terry inverse temperature on head scores.")
     temperature: float = _setting(1.0, "HyRe: softmax temperature over summed log-likelihoods.")
     zscore: bool = _setting(True, "Divide each head's scores by its RMS on the fit data before adapting.")
+    map_taus: tuple[float, ...] = _setting(
+        (0.0, 1.0, 10.0, 100.0, 1000.0),
+        "MAP: grid of prior strengths (variance per component: general head, heads, ridge).",
+    )
+    map_default_taus: tuple[float, ...] = _setting(
+        (10.0, 10.0, 10.0), "MAP: starting strengths (general head, heads, ridge); what k = 0 keeps."
+    )
+    map_signs: tuple[float, ...] = _setting(
+        (1.0, 0.0, -1.0), "MAP: multipliers of the general head tried as the prior mean (first = default)."
+    )
+    map_sweeps: int = _setting(2, "MAP: coordinate-ascent sweeps of the marginal-likelihood search.")
 
 
 FEATURIZE = FeaturizeConfig()

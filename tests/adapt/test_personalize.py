@@ -77,7 +77,7 @@ def _model_and_pairs():
 def test_without_pairs_the_logistic_profile_is_the_general_head_seen_through_the_heads():
     model, _ = _model_and_pairs()
     C, g = model.decomposed.components_, model.general.coef_
-    profile = build_profile(model, "new", np.zeros((0, C.shape[1])))
+    profile = build_profile(model, "new", np.zeros((0, C.shape[1])), method="logistic")
     H = np.random.default_rng(0).normal(size=(50, C.shape[1]))
     # The prior is the general head projected onto the heads' span, whatever the z-scoring does.
     np.testing.assert_allclose(model.rewards(H, user=profile), H @ C.T @ (C @ g), rtol=1e-9, atol=1e-12)
@@ -94,15 +94,19 @@ def test_adapters_see_z_scored_head_scores_and_profiles_keep_raw_weights():
         expected = weights_over_heads(S_z, method, prior=prior, alpha=1.0) / scale
         np.testing.assert_allclose(fit_user_weights(model, D, method=method), expected, rtol=1e-10)
     raw = weights_over_heads(D @ pca.components_.T, "logistic", prior=pca.components_ @ model.general.coef_)
-    np.testing.assert_allclose(fit_user_weights(model, D, zscore=False), raw, rtol=1e-10)
-    assert not np.allclose(fit_user_weights(model, D, zscore=False), fit_user_weights(model, D), rtol=1e-3)
+    np.testing.assert_allclose(fit_user_weights(model, D, method="logistic", zscore=False), raw, rtol=1e-10)
+    assert not np.allclose(
+        fit_user_weights(model, D, method="logistic", zscore=False),
+        fit_user_weights(model, D, method="logistic"),
+        rtol=1e-3,
+    )
 
 
 def test_adapter_parameters_reach_the_adapter():
     model, D = _model_and_pairs()
-    weak = fit_user_weights(model, D, alpha=1e3)  # a strong pull toward the prior
-    prior = fit_user_weights(model, D[:0])
-    strong = fit_user_weights(model, D, alpha=1e-2)
+    weak = fit_user_weights(model, D, method="logistic", alpha=1e3)  # a strong pull toward the prior
+    prior = fit_user_weights(model, D[:0], method="logistic")
+    strong = fit_user_weights(model, D, method="logistic", alpha=1e-2)
     assert np.linalg.norm(weak - prior) < 0.05 * np.linalg.norm(strong - prior)
     sharp = fit_user_weights(model, D, method="hyre", beta=5.0)
     flat = fit_user_weights(model, D, method="hyre", temperature=1e6)

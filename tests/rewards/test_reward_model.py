@@ -67,7 +67,7 @@ def test_rewards_are_the_general_head_a_named_head_or_the_users_mixture_of_heads
     np.testing.assert_allclose(model.rewards(H), H @ model.general.coef_)
     np.testing.assert_allclose(model.rewards(H, head="general"), H @ model.general.coef_)
     np.testing.assert_allclose(model.rewards(H, head="pc2"), H @ model.decomposed.components_[1])
-    profile = build_profile(model, "bob", features(n=30, seed=2).differences)
+    profile = build_profile(model, "bob", features(n=30, seed=2).differences, method="logistic")
     per_head = model.head_scores(H)
     mixture = sum(w * per_head[f"pc{j + 1}"] for j, w in enumerate(profile.weights))
     np.testing.assert_allclose(model.rewards(H, user=profile), mixture, rtol=1e-10, atol=1e-12)

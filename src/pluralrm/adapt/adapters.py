@@ -210,7 +210,7 @@ class BestHeadAdapter(_Adapter):
         return self
 
 
-ADAPTERS = ("logistic", "hyre", "best-head")
+ADAPTERS = ("map", "logistic", "hyre", "best-head")  # map: pluralrm.adapt.priors (a full weight vector)
 
 
 def weights_over_heads(
@@ -235,6 +235,10 @@ def weights_over_heads(
         return both[:k] - both[k:]
     if method == "best-head":
         return BestHeadAdapter().fit(S).weights_
+    if method == "map":
+        raise ValueError(
+            "the map adapter fits a full weight vector, not weights over heads; use build_profile"
+        )
     raise ValueError(f"unknown adapter {method!r}; choose one of {ADAPTERS}")
 
 

@@ -13,10 +13,14 @@ from dataclasses import replace
 import numpy as np
 
 from pluralrm.adapt.adapters import ADAPTERS, weights_over_heads
+from pluralrm.adapt.priors import GaussianPriorAdapter, prior_from_model
 from pluralrm.adapt.profiles import UserProfile
 from pluralrm.config import ADAPT, AdaptConfig
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.validation import check_matrix
+
+
+FULL_METHODS = ("map",)
 
 
 def fit_user_weights(
@@ -32,6 +36,11 @@ def fit_user_weights(
     config = replace(config, **overrides)
     if config.method not in ADAPTERS:  # checked before any work, with the same message as the adapters
         raise ValueError(f"unknown adapter {config.method!r}; choose one of {ADAPTERS}")
+    if config.method in FULL_METHODS:
+        raise ValueError(
+            f"adapter {config.method!r} fits a full weight vector, not weights over heads; "
+            "use build_profile or fit_user_vector"
+        )
     pca = model.require_heads("personalize")
     scale = (
         np.where(pca.head_scale_ > 0, pca.head_scale_, 1.0)
@@ -46,12 +55,49 @@ def fit_user_weights(
     return weights_z / scale
 
 
+def fit_user_vector(
+    model: RewardModel, D: np.ndarray, *, config: AdaptConfig = ADAPT, **overrides
+) -> GaussianPriorAdapter:
+    """The ``map`` adapter fitted on the user's pair differences ``D`` (shape (n_pairs, n_features)).
+
+    The prior is the model's own: its general head (mean, sign chosen by the pairs) and its heads (the
+    pooled second moment they capture) plus an isotropic ridge — see :mod:`pluralrm.adapt.priors`.
+    """
+    config = replace(config, **overrides)
+    D = check_matrix(D, "D", n_features=model.n_features)
+    adapter = GaussianPriorAdapter(
+        prior=prior_from_model(model),
+        taus=tuple(config.map_taus),
+        default_taus=tuple(config.map_default_taus),
+        mean_signs=tuple(config.map_signs),
+        n_sweeps=config.map_sweeps,
+    )
+    return adapter.fit(D)
+
+
 def build_profile(
     model: RewardModel, user: str, D: np.ndarray, *, config: AdaptConfig = ADAPT, **overrides
 ) -> UserProfile:
-    """A :class:`UserProfile` for ``user`` from their labelled pair differences."""
+    """A :class:`UserProfile` for ``user`` from their labelled pair differences (``config.method``).
+
+    For ``map`` the fitted vector ``w`` is split against the model's heads ``C`` (orthonormal rows): the
+    weights are ``C w`` and the full-feature part ``w − Cᵀ C w``, so ``reward_vector(user=profile)`` is
+    ``w`` again while the weights stay readable as a mix of heads.
+    """
     config = replace(config, **overrides)
-    weights = fit_user_weights(model, D, config=config)
+    full = None
+    if config.method in FULL_METHODS:
+        w = fit_user_vector(model, D, config=config).coef_
+        components = model.require_heads("personalize").components_
+        weights = components @ w
+        full = w - components.T @ weights
+    else:
+        weights = fit_user_weights(model, D, config=config)
     return UserProfile(
-        user=user, weights=weights, head_set=model.head_set, method=config.method, n_pairs=len(D)
+        user=user,
+        weights=weights,
+        head_set=model.head_set,
+        method=config.method,
+        n_pairs=len(D),
+        full=full,
     )

@@ -34,7 +34,12 @@ class ProfileNotFoundError(KeyError):
 
 @dataclass
 class UserProfile:
-    """One user's personal reward: weights over the heads of one head set.
+    """One user's personal reward: weights over the heads of one head set, plus an optional full part.
+
+    The reward vector in feature space is ``componentsᵀ weights + full``: adapters that fit the user's
+    whole weight vector (``map``) keep its coordinates on the heads in ``weights`` and the rest — the part
+    the heads cannot express — in ``full``. A profile is still tied to its head set: the two parts only add
+    up to the fitted vector on the heads they were split against.
 
     Attributes
     ----------
@@ -48,6 +53,8 @@ class UserProfile:
         Labelled pairs the weights were fitted on.
     created_at, updated_at : float
         Unix timestamps.
+    full : ndarray of shape (n_features,) or None
+        The part of the reward vector outside the heads' span (``None``: weights over heads only).
     """
 
     user: str
@@ -57,6 +64,7 @@ class UserProfile:
     n_pairs: int
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    full: np.ndarray | None = None
 
     def check_head_set(self, head_set: str) -> None:
         if head_set != self.head_set:
@@ -83,8 +91,17 @@ class ProfileStore:
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS profiles (user TEXT PRIMARY KEY, weights TEXT NOT NULL, "
                 "head_set TEXT NOT NULL, method TEXT NOT NULL, n_pairs INTEGER NOT NULL, "
-                "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+                "created_at REAL NOT NULL, updated_at REAL NOT NULL, full TEXT)"
             )
+            # Schema migration: stores written before profiles had a full-feature part lack the column;
+            # their rows read back with ``full=None`` (weights over heads only), exactly as before.
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(profiles)")}
+            if "full" not in columns:
+                try:
+                    connection.execute("ALTER TABLE profiles ADD COLUMN full TEXT")
+                except sqlite3.OperationalError as error:  # another process migrated it first
+                    if "duplicate column" not in str(error):
+                        raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -99,6 +116,7 @@ class ProfileStore:
         if not profile.user:
             raise ValueError("a profile needs a non-empty user name")
         weights = json.dumps(np.asarray(profile.weights, dtype=float).tolist())
+        full = None if profile.full is None else json.dumps(np.asarray(profile.full, dtype=float).tolist())
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -107,7 +125,8 @@ class ProfileStore:
                 ).fetchone()
                 created = row[0] if row else profile.created_at
                 connection.execute(
-                    "INSERT OR REPLACE INTO profiles VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO profiles (user, weights, head_set, method, n_pairs, created_at, "
+                    "updated_at, full) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         profile.user,
                         weights,
@@ -116,6 +135,7 @@ class ProfileStore:
                         int(profile.n_pairs),
                         created,
                         time.time(),
+                        full,
                     ),
                 )
                 connection.execute("COMMIT")
@@ -127,7 +147,7 @@ class ProfileStore:
     def get(self, user: str, *, head_set: str | None = None) -> UserProfile:
         """The profile of ``user``; with ``head_set``, refuse one fitted on other heads."""
         with self._connect() as connection:
-            row = connection.execute("SELECT * FROM profiles WHERE user = ?", (user,)).fetchone()
+            row = connection.execute(f"SELECT {_COLUMNS} FROM profiles WHERE user = ?", (user,)).fetchone()
         if row is None:
             raise ProfileNotFoundError(f"no profile for user {user!r} in {self.path}")
         profile = _from_row(row)
@@ -137,7 +157,7 @@ class ProfileStore:
 
     def list(self) -> list[UserProfile]:
         with self._connect() as connection:
-            rows = connection.execute("SELECT * FROM profiles ORDER BY user").fetchall()
+            rows = connection.execute(f"SELECT {_COLUMNS} FROM profiles ORDER BY user").fetchall()
         return [_from_row(row) for row in rows]
 
     def delete(self, user: str) -> None:
@@ -147,8 +167,11 @@ class ProfileStore:
             raise ProfileNotFoundError(f"no profile for user {user!r} in {self.path}")
 
 
+_COLUMNS = "user, weights, head_set, method, n_pairs, created_at, updated_at, full"
+
+
 def _from_row(row: tuple) -> UserProfile:
-    user, weights, head_set, method, n_pairs, created, updated = row
+    user, weights, head_set, method, n_pairs, created, updated, full = row
     return UserProfile(
         user=user,
         weights=np.array(json.loads(weights)),
@@ -157,4 +180,5 @@ def _from_row(row: tuple) -> UserProfile:
         n_pairs=n_pairs,
         created_at=created,
         updated_at=updated,
+        full=None if full is None else np.array(json.loads(full)),
     )

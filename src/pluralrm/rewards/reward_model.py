@@ -150,7 +150,8 @@ class RewardModel:
     def reward_vector(self, *, user: Profile | None = None, head: str | None = None) -> np.ndarray:
         """The reward as one vector ``w`` in feature space, so that ``reward = h · w``.
 
-        ``user``: the personal reward ``Σ_j w_j r_j = h · (Cᵀ w)`` of a profile fitted on these heads;
+        ``user``: the personal reward ``Σ_j w_j r_j = h · (Cᵀ w)`` of a profile fitted on these heads, plus
+        the profile's full-feature part when it has one (``h · (Cᵀ w + full)``);
         ``head``: ``"general"`` or ``"pcJ"``; neither: the general head.
         """
         if user is not None and head is not None:
@@ -158,7 +159,9 @@ class RewardModel:
         if user is not None:
             pca = self.require_heads("personalize")
             user.check_head_set(pca.fingerprint())
-            return pca.components_.T @ np.asarray(user.weights, dtype=np.float64)
+            vector = pca.components_.T @ np.asarray(user.weights, dtype=np.float64)
+            full = getattr(user, "full", None)
+            return vector if full is None else vector + np.asarray(full, dtype=np.float64)
         head = head or "general"
         if head == "general":
             if self.general is None:
