@@ -73,6 +73,9 @@ class AdaptConfig:
         (1.0, 0.0, -1.0), "MAP: multipliers of the general head tried as the prior mean (first = default)."
     )
     map_sweeps: int = _setting(2, "MAP: coordinate-ascent sweeps of the marginal-likelihood search.")
+    map_min_gain: float = _setting(
+        1.0, "MAP: log-evidence (nats) a setting must gain over the current one to replace it."
+    )
 
 
 FEATURIZE = FeaturizeConfig()

@@ -19,7 +19,6 @@ from pluralrm.config import ADAPT, AdaptConfig
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.validation import check_matrix
 
-
 FULL_METHODS = ("map",)
 
 
@@ -71,6 +70,7 @@ def fit_user_vector(
         default_taus=tuple(config.map_default_taus),
         mean_signs=tuple(config.map_signs),
         n_sweeps=config.map_sweeps,
+        min_gain=config.map_min_gain,
     )
     return adapter.fit(D)
 

@@ -119,6 +119,9 @@ class GaussianPriorAdapter:
         Grid of the prior mean's multiplier ``s`` (the first is the default).
     n_sweeps : int
         Coordinate-ascent sweeps over (s, τ_1, …, τ_M).
+    min_gain : float
+        Log-evidence (nats) a setting must gain to replace the current one. A Bayes factor of e or more
+        ("positive" evidence, Kass & Raftery 1995) keeps one or two pairs from flipping the general head.
 
     Attributes
     ----------
@@ -146,12 +149,14 @@ class GaussianPriorAdapter:
         default_taus: tuple[float, ...] | None = None,
         mean_signs: tuple[float, ...] = DEFAULT_MEAN_SIGNS,
         n_sweeps: int = 2,
+        min_gain: float = 1.0,
     ) -> None:
         self.prior = prior
         self.taus = taus
         self.default_taus = default_taus
         self.mean_signs = mean_signs
         self.n_sweeps = n_sweeps
+        self.min_gain = min_gain
 
     def fit(self, D: np.ndarray) -> GaussianPriorAdapter:
         """Fit on the user's pair differences ``D`` of shape (n_pairs, n_features)."""
@@ -180,7 +185,7 @@ class GaussianPriorAdapter:
                 improved = False
                 for candidate in self.mean_signs:
                     value, a = evaluate(candidate, taus)
-                    if value > best + 1e-9:
+                    if value > best + self.min_gain:
                         best, alpha, sign, improved = value, a, float(candidate), True
                 for m in range(n_comp):
                     for tau in self.taus:
@@ -188,7 +193,7 @@ class GaussianPriorAdapter:
                         if sum(trial) <= 0:
                             continue
                         value, a = evaluate(sign, trial)
-                        if value > best + 1e-9:
+                        if value > best + self.min_gain:
                             best, alpha, taus, improved = value, a, trial, True
                 if not improved:
                     break
