@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from pluralrm.adapt import BestHeadAdapter, HyReAdapter, LogisticAdapter
+from pluralrm.adapt.priors import GaussianPrior, GaussianPriorAdapter
 
 
 def best_of(fn, repeats: int = 5) -> float:
@@ -32,6 +33,19 @@ def main() -> None:
         logistic = best_of(lambda S=S: LogisticAdapter(alpha=1.0).fit(S))
         best = best_of(lambda S=S: BestHeadAdapter().fit(S))
         print(f"{n_heads:6d} {n_pairs:6d} {1e3 * hyre:9.2f} {1e3 * logistic:12.2f} {1e3 * best:13.2f}")
+    print(f"\n{'d':>6s} {'heads':>6s} {'pairs':>6s} {'map ms (evidence search)':>26s}")
+    for d, n_heads, n_pairs in (
+        (384, 32, 15),
+        (384, 384, 15),
+        (1024, 64, 15),
+        (1024, 64, 100),
+        (1024, 1000, 15),
+    ):
+        components = np.linalg.qr(rng.normal(size=(d, n_heads)))[0].T
+        prior = GaussianPrior.from_heads(rng.normal(size=d), components, np.ones(n_heads), scale=np.sqrt(d))
+        D = rng.normal(size=(n_pairs, d))
+        fit = best_of(lambda D=D, prior=prior: GaussianPriorAdapter(prior=prior).fit(D))
+        print(f"{d:6d} {n_heads:6d} {n_pairs:6d} {1e3 * fit:26.2f}")
 
 
 if __name__ == "__main__":
