@@ -13,7 +13,8 @@ Usage::
     python benchmarks/featurize.py --backbone smollm2 --n-texts 120
 
 Texts are the chosen responses (in context) of ../shared/data/hh-rlhf-harmless when present, else the
-built-in synthetic data. The feature cache is off for every method so all of them compute.
+built-in synthetic data. No feature cache is used, so every method computes. fp32 vs bf16 side by side:
+``benchmarks/dtype.py``.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--backbone", default="minilm")
     parser.add_argument("--n-texts", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--dtype", default="float32", help="float32 (the fp32 peak's dtype) or bfloat16")
     parser.add_argument("--layer", type=int, default=-1, help="hidden-state layer (middle layers stop early)")
     parser.add_argument(
         "--max-length",
@@ -111,13 +113,11 @@ def main() -> None:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    backbone = load_backbone(args.backbone)
+    backbone = load_backbone(args.backbone, dtype=args.dtype)
     from pluralrm.backbone import FeatureSpec, default_spec
 
     spec = FeatureSpec(pooling=default_spec(backbone.kind).pooling, layer=args.layer)
-    featurizer = Featurizer(
-        backbone, spec=spec, max_length=args.max_length, batch_size=args.batch_size, cache=False
-    )
+    featurizer = Featurizer(backbone, spec=spec, max_length=args.max_length, batch_size=args.batch_size)
     st_batch = 32  # sentence-transformers' own default
     texts, source = load_texts(featurizer, args.n_texts)
     lengths = [len(ids) for ids in featurizer._tokenize(texts)]

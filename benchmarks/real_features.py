@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralrm.backbone import FeatureSpec, Featurizer, load_backbone
+from pluralrm.backbone import FeatureCache, FeatureSpec, Featurizer, load_backbone
 from pluralrm.backbone.pairs import featurize_pairs_specs
 from pluralrm.data import load_pairs
 
@@ -45,8 +45,9 @@ CANDIDATES = {
 }
 
 
-def spec_name(backbone: str, spec: FeatureSpec, n_layers: int) -> str:
-    return f"{backbone}-{spec.pooling}-L{spec.layer % (n_layers + 1)}"
+def spec_name(backbone: str, spec: FeatureSpec, n_layers: int, dtype: str = "float32") -> str:
+    suffix = "" if dtype == "float32" else f"-{dtype}"  # fp32 names stay as before
+    return f"{backbone}-{spec.pooling}-L{spec.layer % (n_layers + 1)}{suffix}"
 
 
 def main() -> None:
@@ -62,10 +63,11 @@ def main() -> None:
         help="pairs per set: a seeded random subset (domain: queries), for slow backbones",
     )
     parser.add_argument("--out", type=Path, default=Path("out/features"))
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or auto (part of the features)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    backbone = load_backbone(args.backbone)
-    featurizer = Featurizer(backbone, show_progress=True)
+    backbone = load_backbone(args.backbone, dtype=args.dtype)
+    featurizer = Featurizer(backbone, cache=FeatureCache.default(), show_progress=True)
     for name in args.sets:
         path = SHARED / SETS[name]
         if not path.exists():
@@ -82,7 +84,8 @@ def main() -> None:
         by_spec = featurize_pairs_specs(pairs, featurizer, CANDIDATES[args.backbone], source=str(path))
         seconds = time.perf_counter() - start
         for spec, features in by_spec.items():
-            features.save(args.out / name / spec_name(args.backbone, spec, backbone.num_layers))
+            name_of_spec = spec_name(args.backbone, spec, backbone.num_layers, backbone.dtype)
+            features.save(args.out / name / name_of_spec)
         print(f"{name}: {len(pairs)} pairs, {len(by_spec)} candidates in {seconds:.0f} s")
 
 

@@ -230,9 +230,7 @@ def decompose(
     out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
     n_components: Annotated[int, _decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
     center: Annotated[bool, _decompose_option("center")] = DECOMPOSE.center,
-    backbone: Annotated[
-        str, typer.Option(help="Backbone for inputs that are raw pairs (features carry their own).")
-    ] = FEATURIZE.backbone,
+    backbone: BackboneOption = FEATURIZE.backbone,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
     val_fraction: Annotated[float, _decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
@@ -241,6 +239,9 @@ def decompose(
     cache: CacheOption = True,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
+
+    Inputs that are raw pairs are featurized with --backbone/--device/--dtype; featurized inputs carry
+    their own backbone and must all have been made the same way.
 
     Example: pluralrm decompose out/helpful-minilm out/harmless-minilm --components 32 --out models/hh-drm
     """

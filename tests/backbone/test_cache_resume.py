@@ -15,14 +15,15 @@ from pluralrm.backbone.feature_cache import FeatureCache
 WORKER = textwrap.dedent(
     """
     import sys, time
-    from pluralrm.backbone import Featurizer, load_backbone
+    from pluralrm.backbone import FeatureCache, Featurizer, load_backbone
     original = Featurizer._forward
     def slow_forward(self, ids, specs):  # slow enough that the parent can kill us mid-run
         time.sleep(0.15)
         return original(self, ids, specs)
     Featurizer._forward = slow_forward
     texts = [f"text number {i} " * (1 + i % 7) for i in range(200)]
-    Featurizer(load_backbone(sys.argv[1]), batch_size=4, flush_every=8).encode(texts)
+    backbone = load_backbone(sys.argv[1], dtype="float32")
+    Featurizer(backbone, batch_size=4, flush_every=8, cache=FeatureCache.default()).encode(texts)
     print("finished", flush=True)
     """
 )
@@ -50,9 +51,9 @@ def test_killed_run_resumes_without_recomputing(tiny_model_dirs, isolated_cache,
     assert len(shards) >= 3
 
     texts = [f"text number {i} " * (1 + i % 7) for i in range(200)]
-    backbone = load_backbone(model_dir)
+    backbone = load_backbone(model_dir, dtype="float32")
     featurizer = Featurizer(backbone, batch_size=4, flush_every=8)
-    namespace_cache: FeatureCache = featurizer._cache_for(featurizer.spec)
+    namespace_cache = FeatureCache.default().namespace(featurizer.namespace(featurizer.spec))
     n_done = len(namespace_cache)
     assert 0 < n_done < len(texts)
 
@@ -61,7 +62,7 @@ def test_killed_run_resumes_without_recomputing(tiny_model_dirs, isolated_cache,
     monkeypatch.setattr(
         Featurizer, "_forward", lambda self, ids, specs: computed.extend(ids) or original(self, ids, specs)
     )
-    resumed = Featurizer(backbone, batch_size=4, flush_every=8).encode(texts)
+    resumed = Featurizer(backbone, batch_size=4, flush_every=8, cache=FeatureCache.default()).encode(texts)
     assert len(computed) == len(texts) - n_done  # only what the killed run had not finished
-    fresh = Featurizer(backbone, cache=False).encode(texts)
+    fresh = Featurizer(backbone).encode(texts)
     np.testing.assert_allclose(resumed, fresh, atol=1e-5)

@@ -3,7 +3,7 @@ import shutil
 import pytest
 
 from pluralrm.backbone import BackboneNotFoundError, load_backbone
-from pluralrm.backbone.feature_cache import FeatureCache, text_key
+from pluralrm.backbone.feature_cache import FeatureCache, NamespaceCache, text_key
 from pluralrm.backbone.fingerprint import fingerprint_directory
 
 
@@ -40,11 +40,14 @@ def test_fingerprint_changes_with_the_weights(tiny_model_dirs, tmp_path):
 def test_cache_refuses_a_namespace_with_other_metadata(tmp_path):
     import numpy as np
 
-    cache = FeatureCache(tmp_path / "ns", {"backbone": "a"})
+    cache = NamespaceCache(tmp_path / "ns", {"backbone": "a"})
     cache.put_many([text_key("x")], np.ones((1, 3), np.float32))
-    assert len(FeatureCache(tmp_path / "ns", {"backbone": "a"})) == 1
+    assert len(NamespaceCache(tmp_path / "ns", {"backbone": "a"})) == 1
     with pytest.raises(ValueError, match="holds features of"):
-        FeatureCache(tmp_path / "ns", {"backbone": "b"})
+        NamespaceCache(tmp_path / "ns", {"backbone": "b"})
+    root = FeatureCache(tmp_path / "root")
+    a, b = root.namespace({"dtype": "float32"}), root.namespace({"dtype": "bfloat16"})
+    assert a is root.namespace({"dtype": "float32"}) and a.directory != b.directory
 
 
 def test_hub_id_loads_from_a_local_hub_cache_offline(tiny_model_dirs, tmp_path, monkeypatch):

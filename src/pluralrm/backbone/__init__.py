@@ -1,5 +1,8 @@
 """Backbones (named, local, hub), the cached featurizer, and pair featurization. Torch lives here."""
 
+from pluralrm.backbone.build import build_featurizer
+from pluralrm.backbone.device import resolve_device, resolve_dtype
+from pluralrm.backbone.feature_cache import FeatureCache
 from pluralrm.backbone.featurizer import FeatureSpec, Featurizer, default_spec, pool_hidden
 from pluralrm.backbone.loading import (
     NAMED_BACKBONES,
@@ -13,10 +16,14 @@ __all__ = [
     "NAMED_BACKBONES",
     "Backbone",
     "BackboneNotFoundError",
+    "FeatureCache",
     "FeatureSpec",
     "Featurizer",
+    "build_featurizer",
     "default_spec",
     "featurize_pairs",
     "load_backbone",
     "pool_hidden",
+    "resolve_device",
+    "resolve_dtype",
 ]

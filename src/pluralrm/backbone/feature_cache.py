@@ -1,6 +1,6 @@
 """A content-addressed on-disk cache of feature vectors.
 
-Layout, one namespace per (backbone fingerprint, feature spec, formatting, max length)::
+Layout, one namespace per (backbone fingerprint, feature spec, formatting, max length, dtype)::
 
     <root>/features/<namespace>/meta.json
     <root>/features/<namespace>/shard-<time>-<random>.safetensors  # keys (n, 32) uint8, features (n, d)
@@ -9,13 +9,20 @@ Each shard carries the sha256 digests of its texts next to their vectors, so the
 opening the cache reads only the small ``keys`` tensors, and there is no second file that could disagree
 with them. Shards are written to a temporary name and renamed, so a process killed at any moment leaves
 only complete shards — a re-run finds every finished vector and computes only the rest.
+
+A cache is an object the caller passes to the featurizer (``FeatureCache.default()`` for
+``$PLURALRM_CACHE/features``, or ``None`` for none): a long-running server scoring fresh texts should not
+write a shard per request, so the library never caches unless asked. One process may share a cache
+between threads: index updates and shard writes happen under a lock.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -32,6 +39,36 @@ def text_key(text: str) -> bytes:
 
 
 class FeatureCache:
+    """The root of the on-disk feature cache: one :class:`NamespaceCache` per feature namespace.
+
+    Parameters
+    ----------
+    root : Path
+        Directory holding one sub-directory per namespace (created on first write).
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self._namespaces: dict[str, NamespaceCache] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def default(cls) -> FeatureCache:
+        """``$PLURALRM_CACHE/features`` (``~/.cache/pluralrm/features``)."""
+        from pluralrm.paths import cache_root
+
+        return cls(cache_root() / "features")
+
+    def namespace(self, meta: dict) -> NamespaceCache:
+        """The vectors of the namespace described by ``meta`` (one directory per distinct ``meta``)."""
+        digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
+        with self._lock:
+            if digest not in self._namespaces:
+                self._namespaces[digest] = NamespaceCache(self.root / digest, meta)
+            return self._namespaces[digest]
+
+
+class NamespaceCache:
     """Feature vectors of one namespace, keyed by text digest.
 
     Parameters
@@ -47,13 +84,12 @@ class FeatureCache:
         self.directory = Path(directory)
         self.meta = meta
         self._location: dict[bytes, tuple[Path, int]] = {}
+        self._lock = threading.Lock()
         self._check_meta()
         for shard in sorted(self.directory.glob("shard-*.safetensors")):
             self._index_shard(shard)
 
     def _check_meta(self) -> None:
-        import json
-
         path = self.directory / "meta.json"
         if path.exists():
             stored = json.loads(path.read_text())
@@ -65,8 +101,9 @@ class FeatureCache:
 
         with safe_open(shard, framework="numpy") as handle:
             keys = handle.get_tensor("keys")
-        for row, key in enumerate(keys):
-            self._location[key.tobytes()] = (shard, row)
+        with self._lock:
+            for row, key in enumerate(keys):
+                self._location[key.tobytes()] = (shard, row)
 
     def __len__(self) -> int:
         return len(self._location)
@@ -79,8 +116,9 @@ class FeatureCache:
         from safetensors import safe_open
 
         by_shard: dict[Path, list[tuple[int, int]]] = {}
-        for i, key in enumerate(keys):
-            shard, row = self._location[key]
+        with self._lock:
+            locations = [self._location[key] for key in keys]
+        for i, (shard, row) in enumerate(locations):
             by_shard.setdefault(shard, []).append((i, row))
         out: np.ndarray | None = None
         for shard, wanted in by_shard.items():
@@ -103,8 +141,9 @@ class FeatureCache:
         if not keys:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        if not (self.directory / "meta.json").exists():
-            write_json(self.directory / "meta.json", self.meta)
+        with self._lock:
+            if not (self.directory / "meta.json").exists():
+                write_json(self.directory / "meta.json", self.meta)
         name = f"shard-{time.time_ns():020d}-{os.urandom(4).hex()}.safetensors"
         key_array = np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 32)
         with atomic_path(self.directory / name) as tmp:

@@ -9,15 +9,16 @@ Why it is built this way:
   attend to pads and their position ids are unchanged. Features therefore do not depend on batch size,
   order or padding side (the tests check all three).
 * **Left truncation.** A preference is about the response, which sits at the end of the text; cutting
-  the start keeps it (and the last-token position) intact.
+  the start keeps it (and the last-token position) intact. Done by slicing ids (:mod:`.collate`), never by
+  changing the shared tokenizer, so one featurizer can serve several threads.
+* **Device and dtype are the backbone's**, resolved once by :func:`load_backbone`; batches go to that
+  device and pooled vectors come back as float32 numpy at once. The dtype is part of the namespace.
 * **Several (pooling, layer) candidates from one forward pass**, each cached under its own namespace, so
   comparing layers or poolings costs one featurization.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -26,11 +27,14 @@ from typing import Literal
 
 import numpy as np
 
-from pluralrm.backbone.feature_cache import FeatureCache, text_key
+from pluralrm.backbone.collate import length_sorted_batches, pad_right, tokenize_left_truncated
+from pluralrm.backbone.early_exit import decoder_blocks, run_until
+from pluralrm.backbone.feature_cache import FeatureCache, NamespaceCache, text_key
 from pluralrm.backbone.formatting import FORMAT_VERSION, format_conversation, uses_chat_template
 from pluralrm.backbone.loading import Backbone
+from pluralrm.backbone.progress import TokenProgress
+from pluralrm.config import FEATURIZE
 from pluralrm.data.records import Prompt
-from pluralrm.paths import cache_root
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +73,12 @@ def default_spec(kind: str) -> FeatureSpec:
 def pool_hidden(hidden, attention_mask, pooling: Pooling):
     """Pool ``hidden`` (batch, seq, d) over real tokens given ``attention_mask`` (batch, seq).
 
-    The last real token is found from the mask itself, so left and right padding both work.
+    The last real token is found from the mask itself, so left and right padding both work. Pooling is
+    done in float32 whatever the model's dtype (a bf16 mean over hundreds of tokens loses digits).
     """
     import torch
 
+    hidden = hidden.float()
     if pooling == "last":
         seq_len = attention_mask.shape[1]
         # Index of the last 1 in each row: flip, find the first 1, map back.
@@ -100,8 +106,9 @@ class Featurizer:
         Maximum padded tokens per forward pass. Small on purpose: on CPU, activations and attention
         scores of a large batch fall out of cache and throughput drops (measured on 2 cores: SmolLM2
         460 tok/s at 2,048 tokens per batch vs 208 tok/s at 16,384; MiniLM 5,270 vs 3,900).
-    cache : bool
-        Use the on-disk feature cache under ``$PLURALRM_CACHE``.
+    cache : FeatureCache or None
+        Where computed vectors are kept and looked up (``FeatureCache.default()`` for
+        ``$PLURALRM_CACHE/features``); ``None``: nothing is written anywhere.
     flush_every : int
         Write computed vectors to the cache after this many texts, so an interrupted run loses little.
     show_progress : bool
@@ -113,13 +120,15 @@ class Featurizer:
         backbone: Backbone,
         *,
         spec: FeatureSpec | None = None,
-        max_length: int = 512,
-        batch_size: int = 64,
-        max_batch_tokens: int = 2048,
-        cache: bool = True,
-        flush_every: int = 256,
+        max_length: int = FEATURIZE.max_length,
+        batch_size: int = FEATURIZE.batch_size,
+        max_batch_tokens: int = FEATURIZE.max_batch_tokens,
+        cache: FeatureCache | None = None,
+        flush_every: int = FEATURIZE.flush_every,
         show_progress: bool = False,
     ) -> None:
+        if cache is not None and not isinstance(cache, FeatureCache):
+            raise TypeError(f"cache must be a FeatureCache or None, got {type(cache).__name__}")
         self.backbone = backbone
         self.spec = spec or default_spec(backbone.kind)
         limit = backbone.max_positions
@@ -129,7 +138,6 @@ class Featurizer:
         self.cache = cache
         self.flush_every = flush_every
         self.show_progress = show_progress
-        self._caches: dict[FeatureSpec, FeatureCache] = {}
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -155,7 +163,7 @@ class Featurizer:
         specs = list(dict.fromkeys(canonical.values()))
         unique = list(dict.fromkeys(texts))
         keys = {text: text_key(text) for text in unique}
-        caches = {spec: self._cache_for(spec) for spec in specs} if self.cache else {}
+        caches = {spec: self.cache.namespace(self.namespace(spec)) for spec in specs} if self.cache else {}
         todo = [t for t in unique if not all(keys[t] in c for c in caches.values())] if caches else unique
         if len(todo) < len(unique):
             logger.info(
@@ -193,62 +201,25 @@ class Featurizer:
             "max_length": self.max_length,
             "format_version": FORMAT_VERSION,
             "chat_template": uses_chat_template(self.backbone.tokenizer, self.backbone.kind),
+            "dtype": self.backbone.dtype,
         }
-
-    def _cache_for(self, spec: FeatureSpec) -> FeatureCache:
-        spec = self._canonical(spec)
-        if spec not in self._caches:
-            meta = self.namespace(spec)
-            digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
-            self._caches[spec] = FeatureCache(cache_root() / "features" / digest, meta)
-        return self._caches[spec]
 
     def _tokenize(self, texts: list[str]) -> list[list[int]]:
         tokenizer = self.backbone.tokenizer
         templated = uses_chat_template(tokenizer, self.backbone.kind)
-        previous_side = tokenizer.truncation_side
-        tokenizer.truncation_side = "left"
-        try:
-            encoded = tokenizer(
-                texts, truncation=True, max_length=self.max_length, add_special_tokens=not templated
-            )
-        finally:
-            tokenizer.truncation_side = previous_side
-        return encoded["input_ids"]
-
-    def _batches(self, lengths: list[int]) -> list[list[int]]:
-        """Indices grouped into batches of similar length, longest first (fail fast on memory)."""
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            longest = lengths[current[0]] if current else lengths[i]
-            if current and (
-                len(current) >= self.batch_size or longest * (len(current) + 1) > self.max_batch_tokens
-            ):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
+        return tokenize_left_truncated(tokenizer, texts, self.max_length, add_special_tokens=not templated)
 
     def _forward(self, ids: list[list[int]], specs: list[FeatureSpec]) -> dict[FeatureSpec, np.ndarray]:
         import torch
 
-        width = max(len(x) for x in ids)
         pad_id = self.backbone.tokenizer.pad_token_id
-        input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):  # right padding, see the module docstring
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            attention_mask[row, : len(seq)] = 1
+        input_ids, attention_mask = pad_right(ids, pad_id, self.backbone.device)
         final_layer = self.backbone.num_layers
         depth = max(s.layer for s in specs)
-        blocks = _decoder_blocks(self.backbone.model)
+        blocks = decoder_blocks(self.backbone.model)
         with torch.inference_mode():
             if blocks is not None and min(s.layer for s in specs) >= 1 and depth < final_layer:
-                hidden_by_layer = _run_until(self.backbone.model, blocks, depth, input_ids, attention_mask)
+                hidden_by_layer = run_until(self.backbone.model, blocks, depth, input_ids, attention_mask)
             else:
                 need_all = any(s.layer != final_layer for s in specs)
                 output = self.backbone.model(
@@ -262,7 +233,7 @@ class Featurizer:
         out = {}
         for spec in specs:
             hidden = hidden_by_layer[spec.layer]
-            pooled = pool_hidden(hidden, attention_mask, spec.pooling).float()
+            pooled = pool_hidden(hidden, attention_mask, spec.pooling)
             if spec.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out[spec] = pooled.cpu().numpy()
@@ -272,17 +243,17 @@ class Featurizer:
         self,
         texts: list[str],
         specs: list[FeatureSpec],
-        caches: dict[FeatureSpec, FeatureCache],
+        caches: dict[FeatureSpec, NamespaceCache],
         keys: dict[str, bytes],
     ) -> dict[FeatureSpec, np.ndarray]:
         if not texts:
             return {spec: np.zeros((0, self.dim), np.float32) for spec in specs}
         ids = self._tokenize(texts)
         lengths = [len(x) for x in ids]
-        batches = self._batches(lengths)
+        batches = length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens)
         results = {spec: np.zeros((len(texts), self.dim), np.float32) for spec in specs}
         pending: list[int] = []
-        with _progress(self.show_progress, len(texts), sum(lengths)) as advance:
+        with TokenProgress(self.show_progress, len(texts), sum(lengths)) as advance:
             for batch in batches:
                 start = time.perf_counter()
                 pooled = self._forward([ids[i] for i in batch], specs)
@@ -302,85 +273,3 @@ class Featurizer:
         pending_keys = [keys[texts[i]] for i in pending]
         for spec, cache in caches.items():
             cache.put_many(pending_keys, results[spec][pending])
-
-
-class _StopForward(Exception):
-    """Raised by a forward hook once the deepest requested layer has run."""
-
-
-def _decoder_blocks(model):
-    """The ModuleList of transformer blocks (Llama ``layers``, GPT-2 ``h``, BERT ``encoder.layer``)."""
-    import torch
-
-    for path in ("layers", "h", "encoder.layer"):
-        module = model
-        for name in path.split("."):
-            module = getattr(module, name, None)
-        if isinstance(module, torch.nn.ModuleList):
-            return module
-    return None
-
-
-def _run_until(model, blocks, depth: int, input_ids, attention_mask) -> dict:
-    """Hidden states after blocks 1..depth, stopping the forward pass after block ``depth``.
-
-    Middle layers carry preference best for SmolLM2 (docs/results.md); stopping there saves the rest of
-    the stack — half the time for layer 15 of 30. Forward hooks read each block's output (what
-    ``hidden_states[i]`` holds for a middle layer) and the last one stops the pass, so the model itself is
-    never modified.
-    """
-    captured: dict[int, object] = {}
-
-    def hook(index: int):
-        def read(module, args, output):
-            captured[index] = output[0] if isinstance(output, tuple) else output
-            if index == depth:
-                raise _StopForward
-
-        return read
-
-    handles = [block.register_forward_hook(hook(i + 1)) for i, block in enumerate(blocks[:depth])]
-    try:
-        model(input_ids=input_ids, attention_mask=attention_mask)
-    except _StopForward:
-        pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return captured
-
-
-class _progress:
-    """A Rich progress bar showing texts done and tokens/s, or a no-op when not asked for."""
-
-    def __init__(self, enabled: bool, n_texts: int, n_tokens: int) -> None:
-        self.enabled = enabled
-        self.n_texts = n_texts
-        self.tokens = 0
-        self.seconds = 0.0
-
-    def __enter__(self):
-        if not self.enabled:
-            return lambda *args: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.bar = Progress(
-            TextColumn("featurizing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-        )
-        self.bar.__enter__()
-        self.task = self.bar.add_task("featurize", total=self.n_texts, rate="")
-
-        def advance(n: int, tokens: int, seconds: float) -> None:
-            self.tokens += tokens
-            self.seconds += seconds
-            self.bar.update(self.task, advance=n, rate=f"{self.tokens / max(self.seconds, 1e-9):,.0f} tok/s")
-
-        return advance
-
-    def __exit__(self, *exc) -> None:
-        if self.enabled:
-            self.bar.__exit__(*exc)
