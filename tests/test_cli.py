@@ -1,9 +1,12 @@
+import csv
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from pluralrm.cli import app
+from pluralrm.config import DECOMPOSE
 from pluralrm.data.features import PairFeatures
 
 runner = CliRunner()
@@ -23,6 +26,7 @@ runner = CliRunner()
         "users list",
         "users show",
         "users delete",
+        "kshot",
     ],
 )
 def test_every_verb_has_help_with_an_example(verb):
@@ -194,7 +198,6 @@ def _pairs_file(path, n, offset=0, like=("formal", "kind", "long")):
 
 def test_kshot_path_and_adapt_plus_score_give_identical_rewards(tmp_path, tiny_model_dirs):
     """The k-shot figures and the product's verbs go through one scoring path."""
-    import numpy as np
 
     from pluralrm.adapt import ProfileStore, build_profile
     from pluralrm.evaluate.kshot import adapted_margins
@@ -262,3 +265,54 @@ def test_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"pluralrm {pluralrm.__version__}"
+
+
+def test_kshot_runs_leave_one_user_out_from_separate_files(tmp_path):
+    """Pool, adaptation and test pairs as separate feature directories; the CLI's numbers are the
+    library's (user-bt-all = a BT head on all the user's adaptation pairs, scored on their test pairs)."""
+    from dataclasses import replace
+
+    from pluralrm.evaluate.kshot import run_kshot
+    from tests.evaluate.test_kshot import users
+
+    pool, per_user = users()
+    pool.save(tmp_path / "pool")
+    for name in ("u0", "u1"):
+        adapt, test = per_user[name]
+        adapt.save(tmp_path / f"{name}-adapt")
+        replace(test, users=[None] * len(test)).save(tmp_path / f"{name}-test")
+    args = ["kshot", "--pool", str(tmp_path / "pool"), "--out", str(tmp_path / "out")]
+    for name in ("u0", "u1"):
+        args += [
+            "--adapt",
+            f"{name}={tmp_path / f'{name}-adapt'}",
+            "--test",
+            f"{name}={tmp_path / f'{name}-test'}",
+        ]
+    methods = "general,drm-logistic,user-bt,user-bt-all"
+    result = runner.invoke(
+        app, [*args, "--ks", "0,5", "--draws", "3", "--methods", methods, "--components", "4"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "user-bt-all" in result.output and "took" in result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "kshot.csv").open()))
+    assert (tmp_path / "out" / "kshot.png").exists()
+    assert {(r["user"], r["method"], r["k"]) for r in rows} == {
+        (u, m, k) for u in ("u0", "u1") for m in methods.split(",") for k in ("0", "5")
+    }
+    direct = run_kshot(
+        pool,
+        {name: per_user[name] for name in ("u0", "u1")},
+        ks=(0, 5),
+        n_draws=3,
+        methods=methods.split(","),
+        decompose=replace(DECOMPOSE, n_components=4),
+    )
+    for got, want in zip(rows, direct, strict=True):
+        assert (got["user"], got["method"], int(got["k"])) == (want["user"], want["method"], want["k"])
+        assert float(got["mean"]) == pytest.approx(want["mean"], abs=5e-5)  # CSV keeps 4 decimals
+        assert int(got["n_fit"]) == want["n_fit"] < len(pool)  # the target's pairs were left out
+    mismatched = runner.invoke(
+        app, [*args[:5], "--adapt", f"u0={tmp_path / 'u0-adapt'}", "--test", f"u1={tmp_path / 'u1-test'}"]
+    )
+    assert mismatched.exit_code != 0 and "must be the same users" in mismatched.output

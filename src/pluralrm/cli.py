@@ -364,6 +364,111 @@ def _print_rows(rows: list[dict], top: int) -> None:
 
 
 @app.command()
+def kshot(
+    pool: Annotated[
+        list[str],
+        typer.Option(
+            help="Pool data (features dir or pairs file): other users and general data the heads come from. "
+            "Repeat to pool several; NAME=PATH labels every pair of PATH as user NAME."
+        ),
+    ],
+    adapt_data: Annotated[
+        list[str],
+        typer.Option("--adapt", help="NAME=PATH: a target user's adaptation pairs. Repeat per user."),
+    ],
+    test_data: Annotated[
+        list[str], typer.Option("--test", help="NAME=PATH: the same user's test pairs (no shared prompt).")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
+    ks: Annotated[
+        str, typer.Option(help="Comma-separated numbers of adaptation pairs.")
+    ] = "0,1,3,5,10,15,20,50,100",
+    draws: Annotated[
+        int, typer.Option(help="Random draws of k pairs per k (95% intervals over draws).")
+    ] = 20,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
+    ] = None,
+    n_components: Annotated[int, _decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
+    backbone: BackboneOption = FEATURIZE.backbone,
+    device: DeviceOption = FEATURIZE.device,
+    dtype: DtypeOption = FEATURIZE.dtype,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the pool's validation split and random heads.")] = 0,
+    cache: CacheOption = True,
+) -> None:
+    """Leave-one-user-out k-shot curves: how well each method learns a user the pool has never seen.
+
+    For each target user the heads are fitted on the pool minus that user's pairs (pairs labelled with
+    their NAME) and minus every pair on one of their test prompts; each method adapts from k of the user's
+    adaptation pairs and is scored on their test pairs. The per-user Bradley–Terry head on the same k
+    pairs (user-bt) is the bar to beat; user-bt-all (all adaptation pairs) is the ceiling.
+
+    Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
+    --out out/kshot
+    """
+    from dataclasses import replace
+
+    from pluralrm.evaluate.kshot import LOO_METHODS, plot_kshot, run_kshot
+    from pluralrm.evaluate.tables import write_csv
+
+    featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
+
+    def load(item: str, option: str, *, named: bool) -> tuple[str | None, PairFeatures]:
+        name, sep, path = item.partition("=")
+        if not sep:
+            if named:
+                raise _fail(f"{option} {item!r}: expected NAME=PATH")
+            name, path = None, item
+        features = _features_for(path, skip_invalid, featurize=featurize, cache=cache)
+        return name, features if name is None else replace(features, users=[name] * len(features))
+
+    try:
+        k_values = tuple(int(k) for k in ks.split(","))
+    except ValueError:
+        raise _fail(f"--ks {ks!r}: expected comma-separated integers") from None
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
+    adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
+    test_sets = dict(load(item, "--test", named=True) for item in test_data)
+    if adapt_sets.keys() != test_sets.keys():
+        raise _fail(
+            f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
+        )
+    users = {name: (adapt_sets[name], test_sets[name]) for name in adapt_sets}
+    with _timed("kshot"):
+        try:
+            pool_features = PairFeatures.concatenate([load(item, "--pool", named=False)[1] for item in pool])
+            rows = run_kshot(
+                pool_features,
+                users,
+                ks=k_values,
+                n_draws=draws,
+                methods=chosen,
+                decompose=replace(DECOMPOSE, n_components=n_components, seed=seed),
+                random_seed=seed,
+            )
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "kshot.csv")
+    plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
+    _print_kshot(rows, k_values)
+    console.print(f"[green]wrote[/] {out / 'kshot.csv'}, {out / 'kshot.png'}")
+
+
+def _print_kshot(rows: list[dict], ks: tuple[int, ...]) -> None:
+    """Mean accuracy over users per method (rows) and k (columns)."""
+    table = Table("method", *(f"k={k}" for k in ks), title="accuracy, mean over users")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = []
+        for k in ks:
+            values = [r["mean"] for r in rows if r["method"] == method and r["k"] == k]
+            cells.append(f"{np.mean(values):.3f}" if values else "")
+        table.add_row(method, *cells)
+    console.print(table)
+
+
+@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the model, tables and plots.")] = Path("out/demo"),
     data: Annotated[str | None, typer.Option(help="Run on these pairs instead of the built-in data.")] = None,
