@@ -59,3 +59,18 @@ def test_concurrent_writers_lose_nothing(tmp_path):
         assert process.exitcode == 0
     profiles = ProfileStore(path).list()
     assert len(profiles) == 100 and all(len(p.weights) == 4 for p in profiles)
+
+
+def test_a_failed_put_rolls_back_and_keeps_the_stored_profile(tmp_path):
+    store = ProfileStore(tmp_path / "p.sqlite")
+    store.put(profile("carol"))
+    broken = UserProfile(user="carol", weights=np.ones(3), head_set="h2", method="hyre", n_pairs="many")
+    with pytest.raises(ValueError, match="invalid literal"):  # int("many") fails inside the transaction
+        store.put(broken)
+    kept = store.get("carol")  # the transaction was rolled back, the store is still usable
+    assert (kept.head_set, kept.method) == ("h1", "logistic")
+    store.put(profile("dave"))
+    with pytest.raises(ValueError, match="a profile needs a non-empty user name"):
+        store.put(profile(""))
+    with pytest.raises(ProfileNotFoundError, match=r"no profile for user 'erin' in .*p\.sqlite"):
+        store.delete("erin")

@@ -114,9 +114,7 @@ def test_middle_layers_stop_the_forward_pass_early_with_identical_features(
     monkeypatch.setattr(featurizer_module, "run_until", lambda *a: stops.append(a[2]) or original(*a))
     early = Featurizer(backbone, spec=FeatureSpec("last", 1)).encode(texts[:6])
     assert stops and set(stops) == {1}  # the early-exit path really ran
-    full = Featurizer(backbone).encode_specs(
-        texts[:6], [FeatureSpec("last", 1), FeatureSpec("last", -1)]
-    )
+    full = Featurizer(backbone).encode_specs(texts[:6], [FeatureSpec("last", 1), FeatureSpec("last", -1)])
     np.testing.assert_allclose(early, full[FeatureSpec("last", 1)], atol=1e-5)
     # The model is untouched: a full pass afterwards still returns every layer.
     ids = backbone.tokenizer(["hello world"], return_tensors="pt")

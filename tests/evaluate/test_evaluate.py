@@ -26,6 +26,20 @@ def test_bootstrap_interval_contains_the_mean_and_shrinks_with_n():
     assert hi2 - lo2 < (hi - lo) / 3
 
 
+def test_bootstrap_interval_is_the_percentile_interval_at_the_requested_level():
+    correct = (np.random.default_rng(1).random(200) < 0.6).astype(float)
+    # Recompute the same resamples by hand: the interval is their (1-level)/2 and 1-(1-level)/2 percentiles.
+    rng = np.random.default_rng(3)
+    means = correct[rng.integers(0, 200, size=(500, 200))].mean(axis=1)
+    for level in (0.5, 0.9, 0.99):
+        tail = (1 - level) / 2 * 100
+        expected = np.percentile(means, [tail, 100 - tail])
+        got = bootstrap_interval(correct, n_resamples=500, level=level, seed=3)
+        np.testing.assert_allclose(got, expected)
+    widths = [np.subtract(*bootstrap_interval(correct, level=lv, seed=3)[::-1]) for lv in (0.5, 0.9, 0.99)]
+    assert widths[0] < widths[1] < widths[2]
+
+
 def test_rows_per_subset_and_overall():
     margins = {"general": np.array([1.0, 1.0, -1.0, 1.0])}
     rows = accuracy_rows(margins, ["a", "a", "b", "b"])

@@ -218,8 +218,9 @@ def test_heads_given_from_outside_are_measured_like_fitted_heads():
     np.testing.assert_allclose(given.mean_, fitted.mean_)
 
 
-def test_reward_model_scores_text_with_its_backbone(tiny_model_dirs, tmp_path):
-    from pluralrm.backbone import Featurizer, featurize_pairs, load_backbone
+def test_reward_model_scores_text_with_its_backbone(tiny_model_dirs, tmp_path, monkeypatch):
+    import pluralrm.backbone as backbone_module
+    from pluralrm.backbone import FeatureCache, FeatureSpec, Featurizer, featurize_pairs, load_backbone
 
     backbone = load_backbone(str(tiny_model_dirs["gpt2"]), dtype="float32")
     pairs = [
@@ -239,3 +240,23 @@ def test_reward_model_scores_text_with_its_backbone(tiny_model_dirs, tmp_path):
     )
     best = loaded.rank("question 3", ["no 3", "a careful answer 3"], k=1)[0]
     assert best.reward == pytest.approx(float(loaded.rewards([("question 3", best.response)])[0]))
+    # The featurizer reads the heads' spec, max length and dtype; device and cache are the caller's.
+    calls = []
+    monkeypatch.setattr(
+        backbone_module, "load_backbone", lambda name, **kw: calls.append((name, kw)) or backbone
+    )
+    cache = FeatureCache(tmp_path / "cache")
+    featurizer = RewardModel.from_pretrained(tmp_path / "m").featurizer(device="cpu", cache=cache)
+    assert calls == [(str(tiny_model_dirs["gpt2"]), {"device": "cpu", "dtype": "float32"})]
+    assert featurizer.spec == FeatureSpec(**model.namespace["spec"])
+    assert featurizer.max_length == model.namespace["max_length"] and featurizer.cache is cache
+    # A model that does not record its backbone scores text only with one passed in.
+    anonymous = RewardModel(namespace=model.namespace, backbone_name="", general=model.general)
+    with pytest.raises(ValueError, match="does not record which backbone made its features"):
+        anonymous.featurizer()
+    assert anonymous.featurizer(backbone=backbone).spec == featurizer.spec
+    # Heads fitted on other features are refused by name.
+    elsewhere = model.namespace | {"backbone": "dir:another"}
+    other = RewardModel(namespace=elsewhere, backbone_name="x", general=model.general)
+    with pytest.raises(IncompatibleBackboneError, match=r"^reward model for 'x' was fitted on features of"):
+        other.featurizer(backbone=backbone)
