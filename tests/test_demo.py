@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pluralrm.demo import run_demo
-from pluralrm.rewards import RewardModel
+from pluralrm.rewards.reward_model import RewardModel
 
 pytestmark = pytest.mark.slow
 
