@@ -137,8 +137,10 @@ class GaussianPriorAdapter:
     >>> D = rng.normal(size=(40, 5)) + np.array([0.0, -1.0, 0, 0, 0])
     >>> prior = GaussianPrior.from_heads(np.array([0.0, 1.0, 0, 0, 0]), None, None, scale=1.0)
     >>> adapter = GaussianPriorAdapter(prior=prior).fit(D)
-    >>> adapter.mean_sign_, bool(adapter.coef_[1] < 0)
-    (-1.0, True)
+    >>> adapter.mean_sign_, bool(adapter.coef_[1] < 0)  # the pairs outweigh the wrong prior mean
+    (1.0, True)
+    >>> GaussianPriorAdapter(prior=prior, min_gain=0.0).fit(D).mean_sign_  # any evidence gain flips it
+    -1.0
     """
 
     def __init__(
