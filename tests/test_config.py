@@ -13,6 +13,7 @@ from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
     FEATURIZE,
+    SERVE,
     AdaptConfig,
     DecomposeConfig,
     FeaturizeConfig,
@@ -27,6 +28,7 @@ CONFIGS_OF_VERB = {
     "decompose": [DECOMPOSE, FEATURIZE],
     "demo": [DEMO_DECOMPOSE, FEATURIZE],
     "adapt": [ADAPT, FEATURIZE],
+    "serve": [SERVE, FEATURIZE],
 }
 
 

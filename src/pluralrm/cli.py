@@ -21,9 +21,11 @@ from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
     FEATURIZE,
+    SERVE,
     AdaptConfig,
     DecomposeConfig,
     FeaturizeConfig,
+    ServeConfig,
     help_of,
 )
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
@@ -76,6 +78,10 @@ def _decompose_option(name: str, *flags: str) -> typer.models.OptionInfo:
 
 def _adapt_option(name: str, *flags: str) -> typer.models.OptionInfo:
     return typer.Option(*flags, help=help_of(AdaptConfig, name))
+
+
+def _serve_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(ServeConfig, name))
 
 
 BackboneOption = Annotated[str, _featurize_option("backbone")]
@@ -529,6 +535,88 @@ def demo(
         + (", head_attributes.csv, personalization.csv" if result.attribute_rows else "")
         + ", summary.json)"
     )
+
+
+@app.command()
+def serve(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
+    profiles: Annotated[
+        Path | None,
+        typer.Option(
+            help="Profiles, labelled pairs and tokens (SQLite); default $PLURALRM_CACHE/profiles.sqlite."
+        ),
+    ] = None,
+    host: Annotated[str, _serve_option("host")] = SERVE.host,
+    port: Annotated[int, _serve_option("port")] = SERVE.port,
+    max_batch_texts: Annotated[int, _serve_option("max_batch_texts")] = SERVE.max_batch_texts,
+    max_wait_ms: Annotated[float, _serve_option("max_wait_ms")] = SERVE.max_wait_ms,
+    cache_entries: Annotated[int, _serve_option("cache_entries")] = SERVE.cache_entries,
+    max_body_bytes: Annotated[int, _serve_option("max_body_bytes")] = SERVE.max_body_bytes,
+    max_texts: Annotated[int, _serve_option("max_texts")] = SERVE.max_texts,
+    max_text_chars: Annotated[int, _serve_option("max_text_chars")] = SERVE.max_text_chars,
+    max_pairs: Annotated[int, _serve_option("max_pairs")] = SERVE.max_pairs,
+    require_token: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-token/--no-require-token",
+            help="Whether the general reward needs a token (default: only when not bound to loopback).",
+        ),
+    ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Read the admin token here, or write a new one (mode 0600); default: admin.token beside "
+            "the profile store. $PLURALRM_ADMIN_TOKEN overrides it."
+        ),
+    ] = None,
+    device: DeviceOption = FEATURIZE.device,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch and startup.")] = False,
+) -> None:
+    """Serve a reward model over HTTP: /v1/score, OpenRLHF's /get_reward, per-user profiles, /metrics.
+
+    Example: pluralrm serve models/drm --port 8000, then
+    curl -s localhost:8000/v1/score -H 'content-type: application/json' \\
+    -d '{"prompt": "Hi", "responses": ["Hello!", "Go away."]}'
+    """
+    import uvicorn
+
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.serve import TokenStore, admin_token, create_app
+
+    _setup_logging(verbose)
+    model = _load_model(model_dir)
+    config = ServeConfig(
+        host=host,
+        port=port,
+        max_batch_texts=max_batch_texts,
+        max_wait_ms=max_wait_ms,
+        cache_entries=cache_entries,
+        max_body_bytes=max_body_bytes,
+        max_texts=max_texts,
+        max_text_chars=max_text_chars,
+        max_pairs=max_pairs,
+    )
+    store = ProfileStore(profiles)
+    token_file = admin_token_file or store.path.with_name("admin.token")
+    try:
+        token = admin_token(token_file, TokenStore(store.path))
+        application = create_app(
+            model, store=store, config=config, require_token=require_token, admin_token=token, device=device
+        )
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"admin token: {token_file if not _env_admin_token() else '$PLURALRM_ADMIN_TOKEN'}; "
+        f"profiles: {store.path}; docs: http://{host}:{port}/docs",
+        soft_wrap=True,
+    )
+    uvicorn.run(application, host=host, port=port, log_level="info" if verbose else "warning")
+
+
+def _env_admin_token() -> bool:
+    import os
+
+    return bool(os.environ.get("PLURALRM_ADMIN_TOKEN"))
 
 
 users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)

@@ -78,9 +78,27 @@ class AdaptConfig:
     )
 
 
+@dataclass(frozen=True)
+class ServeConfig:
+    """How the reward server batches, caches and limits requests."""
+
+    host: str = _setting("127.0.0.1", "Address to listen on (loopback by default).")
+    port: int = _setting(8000, "Port to listen on.")
+    max_batch_texts: int = _setting(64, "Most texts featurized together across concurrent requests.")
+    max_wait_ms: float = _setting(
+        5.0, "How long a text waits for others to join its batch (0: score each request alone)."
+    )
+    cache_entries: int = _setting(50_000, "Feature vectors of recent texts kept in memory (0: none).")
+    max_body_bytes: int = _setting(4 * 1024 * 1024, "Largest request body accepted (larger: HTTP 413).")
+    max_texts: int = _setting(512, "Most responses or queries in one request (more: HTTP 422).")
+    max_text_chars: int = _setting(32_000, "Longest prompt or response in characters (longer: HTTP 422).")
+    max_pairs: int = _setting(1_000, "Most comparisons posted at once for a user.")
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
+SERVE = ServeConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
@@ -108,9 +126,11 @@ __all__ = [
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
     "FEATURIZE",
+    "SERVE",
     "AdaptConfig",
     "DecomposeConfig",
     "FeaturizeConfig",
+    "ServeConfig",
     "default_of",
     "help_of",
     "replace",

@@ -2,16 +2,25 @@
 
 from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapter, random_unit_heads
 from pluralrm.adapt.personalize import build_profile, fit_user_weights
-from pluralrm.adapt.profiles import ProfileMismatchError, ProfileNotFoundError, ProfileStore, UserProfile
+from pluralrm.adapt.profiles import (
+    Comparison,
+    ProfileMismatchError,
+    ProfileNotFoundError,
+    ProfileStore,
+    StoredComparison,
+    UserProfile,
+)
 from pluralrm.rewards.decomposed import head_set_fingerprint
 
 __all__ = [
     "BestHeadAdapter",
+    "Comparison",
     "HyReAdapter",
     "LogisticAdapter",
     "ProfileMismatchError",
     "ProfileNotFoundError",
     "ProfileStore",
+    "StoredComparison",
     "UserProfile",
     "build_profile",
     "fit_user_weights",

@@ -1,4 +1,4 @@
-"""User profiles (weights over a head set) persisted in SQLite.
+"""User profiles (weights over a head set) and the labelled pairs behind them, persisted in SQLite.
 
 A profile is only meaningful for the exact heads it was fitted on, so it records the head set's
 fingerprint, and the store refuses to hand a profile to a different head set. SQLite runs in WAL mode with
@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,6 +75,24 @@ class UserProfile:
             )
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One labelled pair as a user gave it: ``chosen`` preferred over ``rejected`` for ``prompt``."""
+
+    prompt: Any  # a string or a list of chat messages
+    chosen: str
+    rejected: str
+
+
+@dataclass(frozen=True)
+class StoredComparison(Comparison):
+    """A comparison as stored: its id, the feature namespace it was featurized in, and when."""
+
+    id: int = 0
+    features: str = ""
+    created_at: float = 0.0
+
+
 def default_store_path() -> Path:
     """``$PLURALRM_CACHE/profiles.sqlite`` (override per call with an explicit path)."""
     return cache_root() / "profiles.sqlite"
@@ -95,6 +114,14 @@ class ProfileStore:
             )
             # Schema migration: stores written before profiles had a full-feature part lack the column;
             # their rows read back with ``full=None`` (weights over heads only), exactly as before.
+            # The labelled pairs behind profiles fitted by the server: texts as given and the feature
+            # difference they were fitted on (float32 bytes), under the feature namespace's fingerprint.
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS comparisons (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "user TEXT NOT NULL, features TEXT NOT NULL, prompt TEXT NOT NULL, chosen TEXT NOT NULL, "
+                "rejected TEXT NOT NULL, diff BLOB NOT NULL, created_at REAL NOT NULL)"
+            )
+            connection.execute("CREATE INDEX IF NOT EXISTS comparisons_by_user ON comparisons (user, id)")
             columns = {row[1] for row in connection.execute("PRAGMA table_info(profiles)")}
             if "full" not in columns:
                 try:
@@ -115,34 +142,81 @@ class ProfileStore:
         """Insert or replace ``profile`` (keeping the original ``created_at``)."""
         if not profile.user:
             raise ValueError("a profile needs a non-empty user name")
-        weights = json.dumps(np.asarray(profile.weights, dtype=float).tolist())
-        full = None if profile.full is None else json.dumps(np.asarray(profile.full, dtype=float).tolist())
+        with self._transaction() as connection:
+            _write_profile(connection, profile)
+        return self.get(profile.user)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed whole when the block ends, rolled back on error."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
-                row = connection.execute(
-                    "SELECT created_at FROM profiles WHERE user = ?", (profile.user,)
-                ).fetchone()
-                created = row[0] if row else profile.created_at
-                connection.execute(
-                    "INSERT OR REPLACE INTO profiles (user, weights, head_set, method, n_pairs, created_at, "
-                    "updated_at, full) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        profile.user,
-                        weights,
-                        profile.head_set,
-                        profile.method,
-                        int(profile.n_pairs),
-                        created,
-                        time.time(),
-                        full,
-                    ),
-                )
+                yield connection
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-        return self.get(profile.user)
+
+    # --- labelled comparisons behind a profile ------------------------------------------------------
+
+    def add_comparisons(
+        self,
+        user: str,
+        comparisons: Sequence[Comparison],
+        diffs: np.ndarray,
+        *,
+        features: str,
+        refit: Callable[[np.ndarray], UserProfile],
+    ) -> tuple[list[int], UserProfile]:
+        """Append a user's labelled pairs and refit their profile on all of them, in one transaction.
+
+        ``diffs`` holds ``h(chosen) − h(rejected)`` of each comparison in feature namespace ``features`` (a
+        fingerprint; pairs stored under another namespace are not used). ``refit`` maps the user's whole
+        difference matrix to a profile. Holding the write lock from insert to profile write is what makes
+        concurrent updates safe: a refit always sees every pair committed before it, so the last profile
+        written includes every acknowledged pair (across threads and processes alike). Returns the new
+        pairs' ids and the stored profile.
+        """
+        if not user:
+            raise ValueError("a user name must not be empty")
+        diffs = np.ascontiguousarray(diffs, dtype=np.float32)
+        if diffs.ndim != 2 or len(diffs) != len(comparisons):
+            raise ValueError(f"{len(comparisons)} comparisons but diffs of shape {diffs.shape}")
+        now = time.time()
+        with self._transaction() as connection:
+            ids = [
+                connection.execute(
+                    "INSERT INTO comparisons (user, features, prompt, chosen, rejected, diff, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (user, features, json.dumps(c.prompt), c.chosen, c.rejected, row.tobytes(), now),
+                ).lastrowid
+                for c, row in zip(comparisons, diffs, strict=True)
+            ]
+            D = _diff_matrix(connection, user, features, diffs.shape[1])
+            profile = refit(D)
+            if profile.user != user:
+                raise ValueError(f"refit returned a profile for {profile.user!r}, not {user!r}")
+            _write_profile(connection, profile)
+        return ids, self.get(user)
+
+    def comparisons(self, user: str) -> list[StoredComparison]:
+        """The user's labelled pairs, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT id, prompt, chosen, rejected, features, created_at FROM comparisons WHERE user = ? "
+                "ORDER BY id",
+                (user,),
+            ).fetchall()
+        return [
+            StoredComparison(id=i, prompt=json.loads(p), chosen=c, rejected=r, features=f, created_at=t)
+            for i, p, c, r, f, t in rows
+        ]
+
+    def comparison_diffs(self, user: str, *, features: str, n_features: int) -> np.ndarray:
+        """``h(chosen) − h(rejected)`` of the user's pairs stored under namespace ``features``."""
+        with self._connect() as connection:
+            return _diff_matrix(connection, user, features, n_features)
 
     def get(self, user: str, *, head_set: str | None = None) -> UserProfile:
         """The profile of ``user``; with ``head_set``, refuse one fitted on other heads."""
@@ -161,10 +235,48 @@ class ProfileStore:
         return [_from_row(row) for row in rows]
 
     def delete(self, user: str) -> None:
-        with self._connect() as connection:
+        """Forget ``user``: the profile and every labelled pair behind it."""
+        with self._transaction() as connection:
             deleted = connection.execute("DELETE FROM profiles WHERE user = ?", (user,)).rowcount
+            deleted += connection.execute("DELETE FROM comparisons WHERE user = ?", (user,)).rowcount
         if not deleted:
             raise ProfileNotFoundError(f"no profile for user {user!r} in {self.path}")
+
+
+def _write_profile(connection: sqlite3.Connection, profile: UserProfile) -> None:
+    weights = json.dumps(np.asarray(profile.weights, dtype=float).tolist())
+    full = None if profile.full is None else json.dumps(np.asarray(profile.full, dtype=float).tolist())
+    row = connection.execute("SELECT created_at FROM profiles WHERE user = ?", (profile.user,)).fetchone()
+    created = row[0] if row else profile.created_at
+    connection.execute(
+        "INSERT OR REPLACE INTO profiles (user, weights, head_set, method, n_pairs, created_at, "
+        "updated_at, full) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            profile.user,
+            weights,
+            profile.head_set,
+            profile.method,
+            int(profile.n_pairs),
+            created,
+            time.time(),
+            full,
+        ),
+    )
+
+
+def _diff_matrix(connection: sqlite3.Connection, user: str, features: str, n_features: int) -> np.ndarray:
+    rows = connection.execute(
+        "SELECT diff FROM comparisons WHERE user = ? AND features = ? ORDER BY id", (user, features)
+    ).fetchall()
+    D = np.zeros((len(rows), n_features), dtype=np.float32)
+    for i, (blob,) in enumerate(rows):
+        vector = np.frombuffer(blob, dtype=np.float32)
+        if len(vector) != n_features:
+            raise ValueError(
+                f"stored comparison of user {user!r} has {len(vector)} features, expected {n_features}"
+            )
+        D[i] = vector
+    return D
 
 
 _COLUMNS = "user, weights, head_set, method, n_pairs, created_at, updated_at, full"

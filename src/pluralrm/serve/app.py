@@ -1,0 +1,234 @@
+"""The reward server's app factory: one FastAPI app per reward model.
+
+``create_app`` returns a plain FastAPI app, so other routers (the labelling page of the collection stage)
+can be mounted on it and share its auth (:mod:`pluralrm.serve.state`). The backbone is loaded once, at
+startup; its forward passes run on one worker thread behind a micro-batcher, never on the event loop.
+Errors come back as JSON ``{"detail": ...}`` with the right status and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+import pluralrm
+from pluralrm.adapt.profiles import ProfileMismatchError, ProfileStore
+from pluralrm.config import SERVE, ServeConfig
+from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
+from pluralrm.serve import scoring, users
+from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
+from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
+from pluralrm.serve.metrics import ServerMetrics
+from pluralrm.serve.state import ServerState
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    model: RewardModel | str | Path,
+    *,
+    store: ProfileStore | str | Path | None = None,
+    config: ServeConfig = SERVE,
+    require_token: bool | None = None,
+    admin_token: str | None = None,
+    device: str = "auto",
+    featurizer: Any = None,
+) -> FastAPI:
+    """A reward server for ``model`` (a :class:`RewardModel` or its directory).
+
+    Parameters
+    ----------
+    store : ProfileStore or path, optional
+        Profiles, labelled pairs and tokens (one SQLite file); default ``$PLURALRM_CACHE/profiles.sqlite``.
+    config : ServeConfig
+        Batching, cache and size limits.
+    require_token : bool, optional
+        Whether the general reward needs a token; default: only when ``config.host`` is not loopback.
+    admin_token : str, optional
+        Registered as the admin token (``pluralrm serve`` reads or makes one, see
+        :func:`pluralrm.serve.auth.admin_token`).
+    device : str
+        Where the backbone runs (``auto``, ``cpu``, ``cuda``).
+    featurizer : Featurizer, optional
+        Use this instead of loading the model's backbone (tests, or a backbone already in memory).
+    """
+    if not isinstance(model, RewardModel):
+        model = RewardModel.from_pretrained(model)
+    profiles = store if isinstance(store, ProfileStore) else ProfileStore(store)
+    tokens = TokenStore(profiles.path)
+    if admin_token is not None:
+        tokens.register(admin_token, role=ADMIN)
+    if require_token is None:
+        require_token = not is_loopback(config.host)
+    metrics = ServerMetrics()
+    state = ServerState(
+        model=model,
+        profiles=profiles,
+        tokens=tokens,
+        config=config,
+        require_token=require_token,
+        metrics=metrics,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        state.featurizer = featurizer or model.featurizer(device=device)
+        batcher = MicroBatcher(
+            state.featurizer.encode,
+            max_batch_texts=config.max_batch_texts,
+            max_wait_ms=config.max_wait_ms,
+            on_batch=metrics.batch_texts.observe,
+        )
+        await batcher.start()
+        state.service = FeatureService(
+            batcher,
+            MemoryFeatureCache(config.cache_entries),
+            n_features=model.n_features,
+            on_lookup=metrics.observe_lookup,
+        )
+        logger.info(
+            "serving %s (%d heads) on %s; general reward %s a token",
+            model.backbone_name,
+            len(model.head_names),
+            state.featurizer.backbone.device,
+            "needs" if require_token else "does not need",
+        )
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(
+        title="pluralrm reward server",
+        version=pluralrm.__version__,
+        summary="General, per-head and per-user rewards; OpenRLHF-compatible /get_reward.",
+        lifespan=lifespan,
+    )
+    app.state.pluralrm = state
+    app.include_router(scoring.router)
+    app.include_router(users.router)
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {
+            "status": "ok" if state.service is not None else "starting",
+            "backbone": model.backbone_name,
+            "heads": model.head_names,
+            "require_token": require_token,
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    def metrics_text() -> PlainTextResponse:
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    _add_error_handlers(app)
+    app.add_middleware(_Guard, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes the offending input; a 4 MB body echoed back helps nobody. Location + message.
+        detail = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(ProfileMismatchError)
+    @app.exception_handler(IncompatibleBackboneError)
+    async def conflict(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "internal error; the server log has the details"},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+
+class _Guard:
+    """ASGI middleware: refuse bodies over the limit (413) before any route reads them, and record each
+    request's route, status and latency."""
+
+    def __init__(self, app: Any, *, max_body_bytes: int, metrics: ServerMetrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status_code = 500
+        too_large = _too_large_message(self.max_body_bytes)
+
+        async def send_and_record(message: dict) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = message["status"]
+            await send(message)
+
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        try:
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await too_large(send_and_record)
+            else:
+                body, over = await _read_body(receive, self.max_body_bytes)
+                if over:
+                    await too_large(send_and_record)
+                else:
+                    await self.app(scope, _replay(body, receive), send_and_record)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(path, status_code, time.perf_counter() - start)
+
+
+def _too_large_message(limit: int):
+    async def respond(send: Any) -> None:
+        response = JSONResponse(
+            {"detail": f"request body over the server's limit of {limit:,} bytes"},
+            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+        )
+        await response({"type": "http"}, None, send)
+
+    return respond
+
+
+async def _read_body(receive: Any, limit: int) -> tuple[bytes, bool]:
+    """The whole request body, or (b"", True) as soon as it passes ``limit`` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks), False
+
+
+def _replay(body: bytes, receive: Any):
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -1,0 +1,116 @@
+"""What every route of one server shares — the model, features, stores, limits — and who may do what."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+
+from pluralrm.adapt.profiles import ProfileNotFoundError, ProfileStore, UserProfile
+from pluralrm.config import ServeConfig
+from pluralrm.rewards.reward_model import RewardModel, comparable_namespace
+from pluralrm.serve.auth import Principal, TokenStore
+from pluralrm.serve.batching import FeatureService
+from pluralrm.serve.metrics import ServerMetrics
+
+
+def namespace_key(namespace: dict) -> str:
+    """Fingerprint of a feature namespace: stored comparisons are only reused under the same one."""
+    text = json.dumps(comparable_namespace(namespace), sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class ServerState:
+    model: RewardModel
+    profiles: ProfileStore
+    tokens: TokenStore
+    config: ServeConfig
+    require_token: bool
+    metrics: ServerMetrics
+    featurizer: Any = None  # set at startup, when the backbone is loaded
+    service: FeatureService | None = None
+
+    def check_texts(self, field: str, texts: Sequence[str]) -> None:
+        """Refuse too many texts or too long ones with a message naming the field and item (HTTP 422)."""
+        if len(texts) > self.config.max_texts:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                f"{field}: {len(texts)} items; at most {self.config.max_texts} per request",
+            )
+        for i, text in enumerate(texts):
+            if len(text) > self.config.max_text_chars:
+                raise HTTPException(
+                    status.HTTP_422_UNPROCESSABLE_CONTENT,
+                    f"{field}[{i}]: {len(text)} characters; at most {self.config.max_text_chars}",
+                )
+
+    def profile(self, user: str) -> UserProfile:
+        try:
+            return self.profiles.get(user, head_set=self.model.head_set)
+        except ProfileNotFoundError:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                f"user {user!r} has no profile yet; POST labelled pairs to /v1/users/{user}/comparisons",
+            ) from None
+
+
+def get_state(request: Request) -> ServerState:
+    return request.app.state.pluralrm
+
+
+State = Annotated[ServerState, Depends(get_state)]
+
+
+def principal(request: Request, state: State) -> Principal | None:
+    """The caller from ``Authorization: Bearer TOKEN``; ``None`` without a header; 401 for a bad token."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
+    found = state.tokens.lookup(token.strip())
+    if found is None:
+        raise _unauthorized("unknown token")
+    return found
+
+
+Caller = Annotated[Principal | None, Depends(principal)]
+
+
+def require_admin(who: Caller) -> Principal:
+    if who is None:
+        raise _unauthorized("this needs the admin token")
+    if not who.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin token")
+    return who
+
+
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+def require_user(user: str, who: Principal | None) -> Principal:
+    """The caller may act for ``user``: that user's token or the admin's (401 without one, 403 for others)."""
+    if who is None:
+        raise _unauthorized(f"acting for user {user!r} needs that user's token")
+    if not who.may_act_for(user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this token may not act for user {user!r}")
+    return who
+
+
+def require_scoring(state: ServerState, who: Principal | None, user: str | None) -> None:
+    """Scoring with a profile needs its user's (or the admin's) token; the general reward needs a token
+    only when the server requires one (``--require-token``, the default off loopback)."""
+    if user is not None:
+        require_user(user, who)
+    elif state.require_token and who is None:
+        raise _unauthorized("this server requires a token (--require-token)")
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
