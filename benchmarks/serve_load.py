@@ -163,9 +163,10 @@ def score_bodies(items: list[tuple[str, str]], per_request: int) -> list[tuple[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--backbone", default="minilm")
-    parser.add_argument("--model", type=Path, help="Serve this reward model directory instead of building one.")
+    parser.add_argument("--model", type=Path, help="Serve this reward model directory (default: build one).")
     parser.add_argument("--requests", type=int, default=600, help="Requests per cached-feature run.")
     parser.add_argument("--fresh", type=int, default=400, help="Fresh texts per fresh-text run.")
     parser.add_argument("--max-seconds", type=float, default=40.0, help="Upper bound on each run.")
@@ -206,7 +207,8 @@ def main() -> None:
                     asyncio.run(drive(server.url, bodies, 8, args.max_seconds))  # fills the cache
                     repeated = (bodies * (args.requests // len(bodies) + 1))[: args.requests]
                     for c in CONCURRENCY:
-                        record(server_name, case, c, asyncio.run(drive(server.url, repeated, c, args.max_seconds)))
+                        result = asyncio.run(drive(server.url, repeated, c, args.max_seconds))
+                        record(server_name, case, c, result)
             for c in CONCURRENCY:
                 items = fresh_texts(args.fresh, next_text)
                 next_text += args.fresh
@@ -235,7 +237,8 @@ def main() -> None:
         ratio = f"{r['vs_offline']:.0%}" if "vs_offline" in r else ""
         lines.append(
             f"| {r['server']} | {r['case']} | {r['concurrency']} | {r['req_per_s']:.1f} | "
-            f"{r['responses_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} |"
+            f"{r['responses_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
+            f"{ratio} |"
         )
     (args.out / "serve_load.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

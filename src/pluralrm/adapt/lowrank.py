@@ -51,7 +51,6 @@ def fit_lowrank_basis(
         raise ValueError(f"rank must be in [1, {d}], got {rank}")
     scale = float(np.sqrt(np.mean(np.concatenate([np.sum(D**2, axis=1) for D in Ds])))) or 1.0
     Zs = [D / scale for D in Ds]
-    n_users = len(Zs)
     # Start: SVD of the users' own heads (padded with the pooled PCA directions when rank > n_users).
     heads = np.stack([LinearRewardHead(alpha=alpha).fit(Z).coef_ for Z in Zs], axis=1)  # (d, U)
     U_heads, s, _ = np.linalg.svd(heads, full_matrices=False)
@@ -63,26 +62,32 @@ def fit_lowrank_basis(
         B0 = np.concatenate([B0, extra * s.mean()], axis=1)
     C0 = np.linalg.lstsq(B0, heads, rcond=None)[0].T  # (U, r)
 
-    def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        B = theta[: d * rank].reshape(d, rank)
-        C = theta[d * rank :].reshape(n_users, rank)
-        loss = 0.5 * alpha * (np.sum(B**2) + np.sum(C**2))
-        gB = alpha * B
-        gC = alpha * C
-        for u, Z in enumerate(Zs):
-            ZB = Z @ B  # (n_u, r)
-            margins = ZB @ C[u]
-            loss += float(bradley_terry_loss(margins).mean())
-            g_m = -sigmoid(-margins) / len(Z)  # d/dm of the mean loss
-            gC[u] += ZB.T @ g_m
-            gB += np.outer(Z.T @ g_m, C[u])
-        return loss, np.concatenate([gB.ravel(), gC.ravel()])
-
     theta0 = np.concatenate([B0.ravel(), C0.ravel()])
-    result = minimize(objective, theta0, jac=True, method="L-BFGS-B", options={"maxiter": max_iter})
+    result = minimize(
+        _objective, theta0, args=(Zs, rank, alpha), jac=True, method="L-BFGS-B", options={"maxiter": max_iter}
+    )
     B = result.x[: d * rank].reshape(d, rank)
     Q, _ = np.linalg.qr(B)
     basis = Q.T
     pooled_mean = np.concatenate(Zs).mean(axis=0)
     signs = np.where(basis @ pooled_mean < 0, -1.0, 1.0)
     return basis * signs[:, None]
+
+
+def _objective(theta: np.ndarray, Zs: list[np.ndarray], rank: int, alpha: float) -> tuple[float, np.ndarray]:
+    """The joint loss of (B, C) packed in ``theta`` and its gradient (module level, so a test can check
+    the gradient against finite differences)."""
+    d, n_users = Zs[0].shape[1], len(Zs)
+    B = theta[: d * rank].reshape(d, rank)
+    C = theta[d * rank :].reshape(n_users, rank)
+    loss = 0.5 * alpha * (np.sum(B**2) + np.sum(C**2))
+    gB = alpha * B
+    gC = alpha * C
+    for u, Z in enumerate(Zs):
+        ZB = Z @ B  # (n_u, r)
+        margins = ZB @ C[u]
+        loss += float(bradley_terry_loss(margins).mean())
+        g_m = -sigmoid(-margins) / len(Z)  # d/dm of the mean loss
+        gC[u] += ZB.T @ g_m
+        gB += np.outer(Z.T @ g_m, C[u])
+    return loss, np.concatenate([gB.ravel(), gC.ravel()])

@@ -174,7 +174,8 @@ class GaussianPriorAdapter:
         n_comp = len(grams)
         taus = list(self.default_taus or (10.0,) * n_comp)
         if len(taus) != n_comp:
-            raise ValueError(f"default_taus needs {n_comp} strengths ({prior.names}), got {len(taus)}")
+            names = ", ".join(prior.names)
+            raise ValueError(f"default_taus needs {n_comp} strengths ({names}), got {len(taus)}")
         sign = float(self.mean_signs[0])
 
         def evaluate(sign: float, taus: list[float]) -> tuple[float, np.ndarray]:

@@ -84,7 +84,7 @@ def create_app(
             state.featurizer.encode,
             max_batch_texts=config.max_batch_texts,
             max_wait_ms=config.max_wait_ms,
-            on_batch=metrics.batch_texts.observe,
+            on_batch=metrics.observe_batch,
         )
         await batcher.start()
         state.service = FeatureService(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -69,7 +70,7 @@ class MicroBatcher:
         How long the first text of a batch waits for others. ``0`` turns batching across requests off:
         each request is encoded alone (the request-at-a-time baseline of ``benchmarks/serve_load.py``).
     on_batch : callable, optional
-        Called with the number of texts of each batch (metrics).
+        Called with the number of texts and the seconds of each batch (metrics).
     """
 
     def __init__(
@@ -78,7 +79,7 @@ class MicroBatcher:
         *,
         max_batch_texts: int,
         max_wait_ms: float,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
     ) -> None:
         if max_batch_texts < 1:
             raise ValueError(f"max_batch_texts must be >= 1, got {max_batch_texts}")
@@ -156,6 +157,7 @@ class MicroBatcher:
 
     async def _encode_jobs(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job]) -> None:
         unique = list(dict.fromkeys(text for job in jobs for text in job.texts))
+        start = time.perf_counter()
         try:
             features = await loop.run_in_executor(self._executor, self.encode_batch, unique)
         except Exception as error:  # every caller of this batch learns why; the batcher keeps running
@@ -164,7 +166,7 @@ class MicroBatcher:
                     job.future.set_exception(error)
             return
         if self.on_batch is not None:
-            self.on_batch(len(unique))
+            self.on_batch(len(unique), time.perf_counter() - start)
         row = {text: i for i, text in enumerate(unique)}
         for job in jobs:
             if not job.future.done():  # a caller that gave up (client disconnected) is skipped

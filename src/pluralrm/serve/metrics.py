@@ -34,6 +34,12 @@ class ServerMetrics:
             buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
+        self.batch_seconds = Histogram(
+            "pluralrm_batch_seconds",
+            "Seconds per backbone forward batch (tokenize, forward, pool).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.cache_hits = Counter(
             "pluralrm_feature_cache_hits",
             "Texts whose features came from the memory cache.",
@@ -47,6 +53,10 @@ class ServerMetrics:
     def observe_request(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route=route, status=str(status)).inc()
         self.latency.labels(route=route).observe(seconds)
+
+    def observe_batch(self, texts: int, seconds: float) -> None:
+        self.batch_texts.observe(texts)
+        self.batch_seconds.observe(seconds)
 
     def observe_lookup(self, hits: int, misses: int) -> None:
         self.cache_hits.inc(hits)
