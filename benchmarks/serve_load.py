@@ -7,8 +7,7 @@ Measured here, in one run, so the ratios compare like with like on whatever mach
   at concurrency 1, 8 and 32 — OpenRLHF's shape (``/get_reward``, one query per request) and
   ``/v1/score`` with 8 responses per request;
 * **fresh texts**: every request carries texts the server has never seen, at concurrency 1, 8, 32, for
-  the micro-batching server (default ``--max-wait-ms``) and a request-at-a-time server
-  (``--max-wait-ms 0``).
+  the batching server (defaults) and a request-at-a-time server (``--max-batch-texts 1``).
 
 The server runs as its own process (``python -m pluralrm serve``) and the load comes from an httpx asyncio
 driver in this one; on a 2-core machine the driver takes CPU from the server, so the ratios are a floor.
@@ -80,13 +79,13 @@ def offline_texts_per_second(model_dir: Path, n: int) -> tuple[float, float]:
 
 
 class ServerProcess:
-    def __init__(self, model_dir: Path, store: Path, *, max_wait_ms: float, log: Path) -> None:
+    def __init__(self, model_dir: Path, store: Path, *, options: list[str], log: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "pluralrm", "serve", str(model_dir), "--profiles", str(store)]
-        command += ["--port", str(self.port), "--device", "cpu", "--max-wait-ms", str(max_wait_ms)]
+        command += ["--port", str(self.port), "--device", "cpu", *options]
         env = {**os.environ, "PLURALRM_ADMIN_TOKEN": ADMIN_TOKEN}
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -190,15 +189,12 @@ def main() -> None:
             flush=True,
         )
 
-    for server_name, wait in (("micro-batching", None), ("request-at-a-time", 0.0)):
-        from pluralrm.config import SERVE
-
-        max_wait = SERVE.max_wait_ms if wait is None else wait
+    for server_name, options in (("batching", []), ("request-at-a-time", ["--max-batch-texts", "1"])):
         server = ServerProcess(
-            model_dir, work / f"{server_name}.sqlite", max_wait_ms=max_wait, log=work / f"{server_name}.log"
+            model_dir, work / f"{server_name}.sqlite", options=options, log=work / f"{server_name}.log"
         )
         try:
-            if server_name == "micro-batching":  # the cache does not depend on batching: measure it once
+            if server_name == "batching":  # the cache does not depend on batching: measure it once
                 warm = fresh_texts(64, 10**6)
                 for case, bodies in (
                     ("cached, 1 query/request", openrlhf_bodies(warm)),

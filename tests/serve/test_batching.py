@@ -41,14 +41,21 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows():
     assert sum(b.count("text 0") for b in batches) == 1
 
 
-def test_without_waiting_each_request_is_encoded_alone():
+def test_batches_of_one_encode_each_request_alone():
     batches: list[list[str]] = []
     requests = [[f"text {i}"] for i in range(6)]
     results = asyncio.run(
-        _gather(MicroBatcher(_encoder(batches), max_batch_texts=16, max_wait_ms=0), requests)
+        _gather(MicroBatcher(_encoder(batches), max_batch_texts=1, max_wait_ms=0), requests)
     )
     assert batches == requests
     assert [r[0, 0] for r in results] == [6.0] * 6
+
+
+def test_without_waiting_whatever_is_queued_goes_together():
+    batches: list[list[str]] = []
+    requests = [[f"text {i}"] for i in range(6)]  # all queued before the batcher first runs
+    asyncio.run(_gather(MicroBatcher(_encoder(batches), max_batch_texts=4, max_wait_ms=0), requests))
+    assert batches == [[f"text {i}" for i in range(4)], ["text 4", "text 5"]]
 
 
 def test_a_request_larger_than_the_batch_goes_whole():
@@ -60,7 +67,7 @@ def test_a_request_larger_than_the_batch_goes_whole():
 
 def test_a_failing_batch_fails_its_callers_and_the_next_batch_works():
     batches: list[list[str]] = []
-    batcher = MicroBatcher(_encoder(batches, fail_on="bad"), max_batch_texts=4, max_wait_ms=0)
+    batcher = MicroBatcher(_encoder(batches, fail_on="bad"), max_batch_texts=1, max_wait_ms=0)
 
     async def run():
         await batcher.start()

@@ -8,6 +8,7 @@ Errors come back as JSON ``{"detail": ...}`` with the right status and never a s
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -79,7 +80,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        state.featurizer = featurizer or model.featurizer(device=device)
+        # The server's own copy (same backbone), with a token budget that splits mixed-length batches.
+        state.featurizer = copy.copy(featurizer or model.featurizer(device=device))
+        state.featurizer.max_batch_tokens = config.max_batch_tokens
         batcher = MicroBatcher(
             state.featurizer.encode,
             max_batch_texts=config.max_batch_texts,
