@@ -196,3 +196,16 @@ def test_require_token_defaults_on_off_loopback(served_model_dir, tmp_path):
     local = create_app(served_model_dir, store=tmp_path / "b.sqlite")
     assert public.state.pluralrm.require_token is True
     assert local.state.pluralrm.require_token is False
+
+
+def test_serve_verb_refuses_a_bad_model_directory_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from pluralrm.cli import app
+
+    result = CliRunner().invoke(
+        app, ["serve", str(tmp_path / "nowhere"), "--profiles", str(tmp_path / "p.sqlite")]
+    )
+    assert result.exit_code == 2
+    assert "missing config.json; not a pluralrm reward model directory" in result.output
+    assert "Traceback" not in result.output
