@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from pluralrm.paths import cache_root
+from pluralrm.sqlite_file import SQLiteFile
 
 
 class ProfileMismatchError(ValueError):
@@ -98,22 +98,17 @@ def default_store_path() -> Path:
     return cache_root() / "profiles.sqlite"
 
 
-class ProfileStore:
-    """Profiles in one SQLite file (created on first use)."""
+class ProfileStore(SQLiteFile):
+    """Profiles and the labelled pairs behind them in one SQLite file (created on first use)."""
 
     def __init__(self, path: str | Path | None = None, *, timeout: float = 30.0) -> None:
-        self.path = Path(path) if path is not None else default_store_path()
-        self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path if path is not None else default_store_path(), timeout=timeout)
         with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS profiles (user TEXT PRIMARY KEY, weights TEXT NOT NULL, "
                 "head_set TEXT NOT NULL, method TEXT NOT NULL, n_pairs INTEGER NOT NULL, "
                 "created_at REAL NOT NULL, updated_at REAL NOT NULL, full TEXT)"
             )
-            # Schema migration: stores written before profiles had a full-feature part lack the column;
-            # their rows read back with ``full=None`` (weights over heads only), exactly as before.
             # The labelled pairs behind profiles fitted by the server: texts as given and the feature
             # difference they were fitted on (float32 bytes), under the feature namespace's fingerprint.
             connection.execute(
@@ -122,6 +117,8 @@ class ProfileStore:
                 "rejected TEXT NOT NULL, diff BLOB NOT NULL, created_at REAL NOT NULL)"
             )
             connection.execute("CREATE INDEX IF NOT EXISTS comparisons_by_user ON comparisons (user, id)")
+            # Schema migration: stores written before profiles had a full-feature part lack the column;
+            # their rows read back with ``full=None`` (weights over heads only), exactly as before.
             columns = {row[1] for row in connection.execute("PRAGMA table_info(profiles)")}
             if "full" not in columns:
                 try:
@@ -130,14 +127,6 @@ class ProfileStore:
                     if "duplicate column" not in str(error):
                         raise
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            yield connection
-        finally:
-            connection.close()
-
     def put(self, profile: UserProfile) -> UserProfile:
         """Insert or replace ``profile`` (keeping the original ``created_at``)."""
         if not profile.user:
@@ -145,18 +134,6 @@ class ProfileStore:
         with self._transaction() as connection:
             _write_profile(connection, profile)
         return self.get(profile.user)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed whole when the block ends, rolled back on error."""
-        with self._connect() as connection:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
 
     # --- labelled comparisons behind a profile ------------------------------------------------------
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from pluralrm.sqlite_file import SQLiteFile
 
 ADMIN = "admin"
 USER = "user"
@@ -47,27 +46,16 @@ class Principal:
         return self.is_admin or self.user == user
 
 
-class TokenStore:
-    """Hashed tokens in SQLite (WAL, like the profile store, so both can share one file)."""
+class TokenStore(SQLiteFile):
+    """Hashed tokens in SQLite (opened like the profile store, so both can share one file)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self.timeout = timeout
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(path, timeout=timeout)
         with self._connect() as connection:
-            connection.execute("PRAGMA journal_mode=WAL")
             connection.execute(
                 "CREATE TABLE IF NOT EXISTS tokens (token_hash TEXT PRIMARY KEY, role TEXT NOT NULL, "
                 "user TEXT, created_at REAL NOT NULL)"
             )
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            yield connection
-        finally:
-            connection.close()
 
     def register(self, token: str, *, role: str, user: str | None = None) -> None:
         """Store (the hash of) a token chosen elsewhere, e.g. the admin token of a deployment."""
