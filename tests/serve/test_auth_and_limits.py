@@ -165,6 +165,22 @@ def test_labelling_refuses_identical_pairs_and_unknown_profiles_are_404(make_cli
     assert client.post("/v1/users/fay/comparisons", json={"pairs": []}, headers=admin).status_code == 422
 
 
+def test_a_reward_the_model_lacks_is_422_not_500(served_model_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from pluralrm.rewards.reward_model import RewardModel
+    from pluralrm.serve import create_app
+
+    full = RewardModel.from_pretrained(served_model_dir)
+    heads_only = RewardModel(
+        namespace=full.namespace, backbone_name=full.backbone_name, decomposed=full.decomposed
+    )
+    with TestClient(create_app(heads_only, store=tmp_path / "p.sqlite", device="cpu")) as client:
+        reply = client.post("/v1/score", json=SCORE)
+        assert reply.status_code == 422 and "no general head" in reply.json()["detail"]
+        assert client.post("/v1/score", json={**SCORE, "head": "pc1"}).status_code == 200
+
+
 def test_internal_errors_are_500_without_a_stack_trace(make_client, monkeypatch):
     client = make_client()
     state = client.app.state.pluralrm

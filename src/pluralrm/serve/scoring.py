@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from fastapi import APIRouter, HTTPException, status
 
+from pluralrm.adapt.profiles import ProfileMismatchError
 from pluralrm.serve.schemas import (
     OpenRLHFRequest,
     OpenRLHFResponse,
@@ -27,11 +28,12 @@ async def _rewards(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Features and rewards of formatted texts under a user's profile, a head, or the general head."""
     profile = state.profile(user) if user is not None else None
-    if head is not None and head not in state.model.head_names:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"unknown head {head!r}; this model has {', '.join(state.model.head_names)}",
-        )
+    try:  # the model's own check, before any text is featurized: a head or a reward it does not have
+        state.model.reward_vector(user=profile, head=head)
+    except ProfileMismatchError:
+        raise
+    except (KeyError, ValueError) as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error.args[0])) from None
     assert state.service is not None
     H = await state.service.features(texts)
     rewards = state.model.rewards(H, user=profile, head=head)
