@@ -582,7 +582,7 @@ def serve(
     import uvicorn
 
     from pluralrm.adapt import ProfileStore
-    from pluralrm.serve import TokenStore, admin_token, create_app
+    from pluralrm.serve import admin_token, create_app
 
     _setup_logging(verbose)
     model = _load_model(model_dir)
@@ -601,24 +601,17 @@ def serve(
     store = ProfileStore(profiles)
     token_file = admin_token_file or store.path.with_name("admin.token")
     try:
-        token = admin_token(token_file, TokenStore(store.path))
+        token, token_source = admin_token(token_file)
         application = create_app(
             model, store=store, config=config, require_token=require_token, admin_token=token, device=device
         )
     except ValueError as error:
         raise _fail(str(error)) from None
     console.print(
-        f"admin token: {token_file if not _env_admin_token() else '$PLURALRM_ADMIN_TOKEN'}; "
-        f"profiles: {store.path}; docs: http://{host}:{port}/docs",
+        f"admin token: {token_source}; profiles: {store.path}; docs: http://{host}:{port}/docs",
         soft_wrap=True,
     )
     uvicorn.run(application, host=host, port=port, log_level="info" if verbose else "warning")
-
-
-def _env_admin_token() -> bool:
-    import os
-
-    return bool(os.environ.get("PLURALRM_ADMIN_TOKEN"))
 
 
 users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)

@@ -102,23 +102,23 @@ class TokenStore(SQLiteFile):
             return connection.execute("DELETE FROM tokens WHERE user = ?", (user,)).rowcount
 
 
-def admin_token(token_file: Path, store: TokenStore) -> str:
-    """The deployment's admin token, registered in ``store``.
+def admin_token(token_file: Path) -> tuple[str, str]:
+    """The deployment's admin token and where it came from (for the operator), for ``create_app``.
 
     ``$PLURALRM_ADMIN_TOKEN`` when set; else the token in ``token_file``; else a new one written there
     (mode 0600, created atomically) so that an operator can read it once and scripts can use it.
     """
     token = os.environ.get("PLURALRM_ADMIN_TOKEN")
-    if not token:
-        if token_file.exists():
-            token = token_file.read_text(encoding="utf-8").strip()
-            if not token:
-                raise ValueError(f"{token_file}: the admin token file is empty; delete it to make a new one")
-        else:
-            token = secrets.token_urlsafe(32)
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(token + "\n")
-    store.register(token, role=ADMIN)
-    return token
+    if token:
+        return token, "$PLURALRM_ADMIN_TOKEN"
+    if token_file.exists():
+        token = token_file.read_text(encoding="utf-8").strip()
+        if not token:
+            raise ValueError(f"{token_file}: the admin token file is empty; delete it to make a new one")
+        return token, str(token_file)
+    token = secrets.token_urlsafe(32)
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    return token, str(token_file)

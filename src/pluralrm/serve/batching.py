@@ -191,11 +191,13 @@ class FeatureService:
         self.on_lookup = on_lookup
 
     async def features(self, texts: Sequence[str]) -> np.ndarray:
-        keys = [text_key(t) for t in texts]
         H = np.zeros((len(texts), self.n_features), dtype=np.float32)
         missing: dict[str, list[int]] = {}
-        for i, (text, key) in enumerate(zip(texts, keys, strict=True)):
-            vector = self.cache.get(key)
+        keys: dict[str, bytes] = {}
+        for i, text in enumerate(texts):
+            if text not in keys:
+                keys[text] = text_key(text)
+            vector = self.cache.get(keys[text])
             if vector is None:
                 missing.setdefault(text, []).append(i)
             else:
@@ -208,5 +210,5 @@ class FeatureService:
             computed = await self.batcher.encode(fresh)
             for text, vector in zip(fresh, computed, strict=True):
                 H[missing[text]] = vector
-                self.cache.put(text_key(text), vector)
+                self.cache.put(keys[text], vector)
         return H
