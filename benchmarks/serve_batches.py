@@ -4,7 +4,7 @@ The offline featurizer sorts a whole file by length; a server batch holds whatev
 previous forward pass, in arrival order. This script featurizes the same kind of texts (fresh ones each
 time, so nothing is cached) four ways, side by side on one machine:
 
-* one call over all texts (the offline path);
+* one call over all texts (the offline path), and the same one text per forward pass (no batching);
 * chunks of ``--chunk`` texts in arrival order with the offline token budget (2,048 padded tokens/pass);
 * the same chunks with the server's budget (``ServeConfig.max_batch_tokens``), which splits them by length;
 * the same chunks pre-sorted by length (the padding-free bound for chunks of that size).
@@ -69,6 +69,9 @@ def main() -> None:
 
     featurizer.max_batch_tokens = FEATURIZE.max_batch_tokens
     rows = [("one call over all texts (offline)", FEATURIZE.max_batch_tokens, rate([texts()]))]
+    featurizer.batch_size = 1
+    rows.append(("one text per pass (no batching)", FEATURIZE.max_batch_tokens, rate([texts()])))
+    featurizer.batch_size = FEATURIZE.batch_size
     rows.append(("chunks in arrival order", FEATURIZE.max_batch_tokens, rate(chunked(texts()))))
     featurizer.max_batch_tokens = SERVE.max_batch_tokens
     rows.append(("chunks in arrival order", SERVE.max_batch_tokens, rate(chunked(texts()))))

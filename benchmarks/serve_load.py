@@ -11,6 +11,9 @@ Measured here, in one run, so the ratios compare like with like on whatever mach
 
 The server runs as its own process (``python -m pluralrm serve``) and the load comes from an httpx asyncio
 driver in this one; on a 2-core machine the driver takes CPU from the server, so the ratios are a floor.
+Each row also says what the server itself saw — the share of requests it answered within 25 ms, by its own
+latency histogram — and the CPU seconds of the server process and of the driver, so a row limited by the
+driver can be told from one limited by the server.
 Every run is bounded in requests and seconds and stops by itself.
 
 Usage::
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -101,6 +105,11 @@ class ServerProcess:
         self.stop()
         raise RuntimeError(f"server did not start in 120 s; see {log}")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far (Linux ``/proc``)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -148,6 +157,40 @@ async def drive(url: str, bodies: list[tuple[str, dict]], concurrency: int, max_
         "p95_ms": float(np.percentile(ms, 95)),
         "p99_ms": float(np.percentile(ms, 99)),
     }
+
+
+def measure(
+    server: ServerProcess, bodies: list[tuple[str, dict]], concurrency: int, max_seconds: float
+) -> dict:
+    """``drive`` plus what the server saw: the share of requests it answered within 25 ms (its own latency
+    histogram), and the CPU seconds the server process and this driver spent on the run."""
+    route = bodies[0][0]
+    before, cpu_server, cpu_driver = _fast_share(server.url, route), server.cpu_seconds(), _own_cpu()
+    result = asyncio.run(drive(server.url, bodies, concurrency, max_seconds))
+    after = _fast_share(server.url, route)
+    fast, total = after[0] - before[0], after[1] - before[1]
+    result["server_within_25ms"] = fast / total if total else float("nan")
+    result["server_cpu_s"] = server.cpu_seconds() - cpu_server
+    result["driver_cpu_s"] = _own_cpu() - cpu_driver
+    return result
+
+
+def _fast_share(url: str, route: str) -> tuple[float, float]:
+    """(requests within 25 ms, all requests) of ``route`` so far, from the server's /metrics."""
+    fast = total = 0.0
+    for line in httpx.get(url + "/metrics", timeout=30).text.splitlines():
+        if f'route="{route}"' not in line:
+            continue
+        if line.startswith("pluralrm_request_seconds_bucket") and 'le="0.025"' in line:
+            fast = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("pluralrm_request_seconds_count"):
+            total = float(line.rsplit(" ", 1)[1])
+    return fast, total
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def openrlhf_bodies(items: list[tuple[str, str]]) -> list[tuple[str, dict]]:
@@ -203,12 +246,11 @@ def main() -> None:
                     asyncio.run(drive(server.url, bodies, 8, args.max_seconds))  # fills the cache
                     repeated = (bodies * (args.requests // len(bodies) + 1))[: args.requests]
                     for c in CONCURRENCY:
-                        result = asyncio.run(drive(server.url, repeated, c, args.max_seconds))
-                        record(server_name, case, c, result)
+                        record(server_name, case, c, measure(server, repeated, c, args.max_seconds))
             for c in CONCURRENCY:
                 items = fresh_texts(args.fresh, next_text)
                 next_text += args.fresh
-                result = asyncio.run(drive(server.url, openrlhf_bodies(items), c, args.max_seconds))
+                result = measure(server, openrlhf_bodies(items), c, args.max_seconds)
                 result["vs_offline"] = result["responses_per_s"] / offline
                 record(server_name, "fresh, 1 query/request", c, result)
         finally:
@@ -226,15 +268,16 @@ def main() -> None:
     lines = [
         f"offline featurizer: {offline:.1f} texts/s ({offline_tokens:,.0f} tokens/s), {os.cpu_count()} CPUs",
         "",
-        "| server | case | concurrency | req/s | responses/s | p50 ms | p95 ms | p99 ms | vs offline |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| server | case | concurrency | req/s | responses/s | p50 ms | p95 ms | p99 ms | vs offline "
+        "| server ≤ 25 ms | CPU s server / driver |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = f"{r['vs_offline']:.0%}" if "vs_offline" in r else ""
         lines.append(
             f"| {r['server']} | {r['case']} | {r['concurrency']} | {r['req_per_s']:.1f} | "
             f"{r['responses_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | "
-            f"{ratio} |"
+            f"{ratio} | {r['server_within_25ms']:.0%} | {r['server_cpu_s']:.1f} / {r['driver_cpu_s']:.1f} |"
         )
     (args.out / "serve_load.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

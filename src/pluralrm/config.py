@@ -91,7 +91,7 @@ class ServeConfig:
         0.0, "How long a lone text waits for others (0: batch what is queued when the backbone is free)."
     )
     # Offline featurization sorts a whole file by length; a server batch mixes whatever arrived, and
-    # with 2,048 tokens per pass pads short texts to the longest (66 vs 88 texts/s: serve_batches.py).
+    # with 2,048 tokens per pass pads short texts to the longest (66 vs 86 texts/s: serve_batches.py).
     max_batch_tokens: int = _setting(512, "Most padded tokens per forward pass (a batch is split by length).")
     cache_entries: int = _setting(50_000, "Feature vectors of recent texts kept in memory (0: none).")
     max_body_bytes: int = _setting(4 * 1024 * 1024, "Largest request body accepted (larger: HTTP 413).")

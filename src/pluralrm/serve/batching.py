@@ -1,7 +1,7 @@
 """Texts → feature vectors for the server: a memory cache in front of a dynamic micro-batcher.
 
-Why: a batch of texts costs far less per text than one text at a time (measured on 2 CPU cores with
-MiniLM: 1.5× from batch 1 to 16; on a GPU far more), and RL trainers send many small requests at once
+Why: a batch of texts costs less per text than one text at a time (on 2 CPU cores with MiniLM, 1.44×:
+``benchmarks/serve_batches.py``; on a GPU far more), and RL trainers send many small requests at once
 (OpenRLHF posts one query per request). So the backbone, on one worker thread off the event loop, takes
 every text queued while it was busy as its next batch (continuous batching; ``max_wait_ms`` can add a
 bounded wait for a lone text, which only pays where requests trickle in to an idle GPU). Texts already
