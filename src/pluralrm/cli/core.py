@@ -1,21 +1,35 @@
-"""The ``pluralrm`` command line: each verb parses, calls one library function, and formats the result."""
+"""The verbs on preference pairs, reward models and profiles: inspect, featurize, decompose, evaluate,
+kshot, demo, serve, adapt, score, users, backbones."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
+from pluralrm.cli.common import (
+    SYNTHETIC,
+    BackboneOption,
+    CacheOption,
+    DeviceOption,
+    DtypeOption,
+    StoreOption,
+    adapt_option,
+    app,
+    console,
+    decompose_option,
+    fail,
+    featurize_option,
+    load_model,
+    serve_option,
+    setup_logging,
+    timed,
+)
 from pluralrm.config import (
     ADAPT,
     DECOMPOSE,
@@ -26,89 +40,9 @@ from pluralrm.config import (
     DecomposeConfig,
     FeaturizeConfig,
     ServeConfig,
-    help_of,
 )
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
 from pluralrm.data.features import PairFeatures
-
-app = typer.Typer(
-    name="pluralrm",
-    help="Learn the diversity of human preferences as decomposed, personalizable reward models.",
-    no_args_is_help=True,
-    add_completion=False,
-)
-console = Console(stderr=True)
-
-SYNTHETIC = "synthetic"
-
-
-def _version(value: bool) -> None:
-    if value:
-        import pluralrm
-
-        print(f"pluralrm {pluralrm.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    version: Annotated[
-        bool, typer.Option("--version", help="Print the version and exit.", callback=_version, is_eager=True)
-    ] = False,
-) -> None:
-    """Learn the diversity of human preferences as decomposed, personalizable reward models."""
-
-
-@contextmanager
-def _timed(what: str) -> Iterator[None]:
-    """Print how long a long verb took, on every run (a log file shows it as well as a terminal)."""
-    start = time.perf_counter()
-    yield
-    console.print(f"[dim]{what} took {time.perf_counter() - start:.1f} s[/]")
-
-
-# Options whose defaults and help come from the config dataclasses (tests/test_config.py checks them).
-def _featurize_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(FeaturizeConfig, name))
-
-
-def _decompose_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(DecomposeConfig, name))
-
-
-def _adapt_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(AdaptConfig, name))
-
-
-def _serve_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(ServeConfig, name))
-
-
-BackboneOption = Annotated[str, _featurize_option("backbone")]
-DeviceOption = Annotated[str, _featurize_option("device")]
-DtypeOption = Annotated[str, _featurize_option("dtype")]
-CacheOption = Annotated[
-    bool,
-    typer.Option(
-        help="Use the on-disk feature cache ($PLURALRM_CACHE) so no text is featurized twice "
-        "(the library's default is no cache)."
-    ),
-]
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(message)s",
-        handlers=[RichHandler(console=console, show_path=False)],
-        force=True,
-    )
-
-
-def _fail(message: str) -> typer.Exit:
-    # soft_wrap keeps the file/line/field message on one line, so it can be grepped and copied.
-    console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    return typer.Exit(code=2)
 
 
 def _load_pair_records(data: str, format: str, skip_invalid: bool) -> tuple[list[dict], str]:
@@ -143,7 +77,7 @@ def inspect(
             records, summary = _load_pair_records(data, format, skip_invalid)
             skipped = []
     except DataValidationError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(escape(summary), soft_wrap=True)
     for problem in skipped[:5]:
         console.print(f"  [yellow]skipped[/] {escape(str(problem))}", soft_wrap=True)
@@ -167,11 +101,11 @@ def featurize(
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip and count invalid records instead of failing.")
     ] = False,
-    pooling: Annotated[str | None, _featurize_option("pooling")] = FEATURIZE.pooling,
-    layer: Annotated[int, _featurize_option("layer")] = FEATURIZE.layer,
-    max_length: Annotated[int, _featurize_option("max_length")] = FEATURIZE.max_length,
-    batch_size: Annotated[int, _featurize_option("batch_size")] = FEATURIZE.batch_size,
-    max_batch_tokens: Annotated[int, _featurize_option("max_batch_tokens")] = FEATURIZE.max_batch_tokens,
+    pooling: Annotated[str | None, featurize_option("pooling")] = FEATURIZE.pooling,
+    layer: Annotated[int, featurize_option("layer")] = FEATURIZE.layer,
+    max_length: Annotated[int, featurize_option("max_length")] = FEATURIZE.max_length,
+    batch_size: Annotated[int, featurize_option("batch_size")] = FEATURIZE.batch_size,
+    max_batch_tokens: Annotated[int, featurize_option("max_batch_tokens")] = FEATURIZE.max_batch_tokens,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
@@ -183,14 +117,14 @@ def featurize(
     Example: pluralrm featurize ../shared/data/hh-rlhf-harmless/test-dev.jsonl.gz --skip-invalid
     --backbone minilm --out out/hh-minilm
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from pluralrm.backbone import BackboneNotFoundError, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     try:
         records, summary = _load_pair_records(data, format, skip_invalid)
     except DataValidationError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     records = records[:limit] if limit else records
     console.print(f"[green]data[/] {escape(summary)}; featurizing {len(records)} pairs", soft_wrap=True)
     config = FeaturizeConfig(
@@ -204,11 +138,11 @@ def featurize(
         dtype=dtype,
     )
     try:
-        with _timed("featurize"):
+        with timed("featurize"):
             featurizer = build_featurizer(config, cache=_feature_cache(cache), show_progress=True)
             features = featurize_pairs(records, featurizer, source=data)
     except (BackboneNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     features.save(out)
     namespace = features.namespace
     console.print(
@@ -234,14 +168,14 @@ def decompose(
         typer.Argument(help="`pluralrm featurize` output directories or pairs data; several are pooled."),
     ],
     out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
-    n_components: Annotated[int, _decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
-    center: Annotated[bool, _decompose_option("center")] = DECOMPOSE.center,
+    n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
+    center: Annotated[bool, decompose_option("center")] = DECOMPOSE.center,
     backbone: BackboneOption = FEATURIZE.backbone,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
-    val_fraction: Annotated[float, _decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
+    val_fraction: Annotated[float, decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
-    seed: Annotated[int, _decompose_option("seed")] = DECOMPOSE.seed,
+    seed: Annotated[int, decompose_option("seed")] = DECOMPOSE.seed,
     cache: CacheOption = True,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
@@ -257,7 +191,7 @@ def decompose(
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
     parts = [_features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
     config = DecomposeConfig(n_components=n_components, center=center, val_fraction=val_fraction, seed=seed)
-    with _timed("decompose"):
+    with timed("decompose"):
         try:
             features = PairFeatures.concatenate(parts)
             train_idx, val_idx = group_split(
@@ -265,7 +199,7 @@ def decompose(
             )
             model = fit_reward_model(features.select(train_idx), features.select(val_idx), config=config)
         except ValueError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
         model.save_pretrained(out)
     ratio = model.decomposed.explained_variance_ratio_
     console.print(
@@ -292,14 +226,14 @@ def _features_for(
         try:
             return PairFeatures.load(path)
         except FileNotFoundError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     from pluralrm.backbone import BackboneNotFoundError, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     try:
         records, summary = _load_pair_records(features_or_data, "auto", skip_invalid)
     except DataValidationError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
     try:
         if model is not None:
@@ -307,7 +241,7 @@ def _features_for(
         else:
             featurizer = build_featurizer(featurize, cache=_feature_cache(cache))
     except (BackboneNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     featurizer.show_progress = True
     return featurize_pairs(records, featurizer, source=features_or_data)
 
@@ -334,8 +268,8 @@ def evaluate(
     from pluralrm.evaluate.runner import evaluate_model
     from pluralrm.evaluate.tables import write_csv
 
-    model = _load_model(model_dir)
-    with _timed("evaluate"):
+    model = load_model(model_dir)
+    with timed("evaluate"):
         features = _features_for(data, skip_invalid, model=model, cache=cache, device=device)
         val_features = (
             None if val is None else _features_for(val, skip_invalid, model=model, cache=cache, device=device)
@@ -343,7 +277,7 @@ def evaluate(
         try:
             rows = evaluate_model(model, features, val=val_features, by=by)
         except ValueError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     if val_features is not None:
         console.print(f"PCA head picked on validation ({len(val_features)} pairs): {rows[0]['best_pc']}")
     _print_rows(rows, top=12)
@@ -395,7 +329,7 @@ def kshot(
     methods: Annotated[
         str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
     ] = None,
-    n_components: Annotated[int, _decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
+    n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
     backbone: BackboneOption = FEATURIZE.backbone,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
@@ -424,7 +358,7 @@ def kshot(
         name, sep, path = item.partition("=")
         if not sep:
             if named:
-                raise _fail(f"{option} {item!r}: expected NAME=PATH")
+                raise fail(f"{option} {item!r}: expected NAME=PATH")
             name, path = None, item
         features = _features_for(path, skip_invalid, featurize=featurize, cache=cache)
         return name, features if name is None else replace(features, users=[name] * len(features))
@@ -432,16 +366,16 @@ def kshot(
     try:
         k_values = tuple(int(k) for k in ks.split(","))
     except ValueError:
-        raise _fail(f"--ks {ks!r}: expected comma-separated integers") from None
+        raise fail(f"--ks {ks!r}: expected comma-separated integers") from None
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
     adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
     test_sets = dict(load(item, "--test", named=True) for item in test_data)
     if adapt_sets.keys() != test_sets.keys():
-        raise _fail(
+        raise fail(
             f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
         )
     users = {name: (adapt_sets[name], test_sets[name]) for name in adapt_sets}
-    with _timed("kshot"):
+    with timed("kshot"):
         try:
             pool_features = PairFeatures.concatenate([load(item, "--pool", named=False)[1] for item in pool])
             rows = run_kshot(
@@ -454,7 +388,7 @@ def kshot(
                 random_seed=seed,
             )
         except ValueError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "kshot.csv")
     plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
@@ -480,9 +414,9 @@ def demo(
     data: Annotated[str | None, typer.Option(help="Run on these pairs instead of the built-in data.")] = None,
     backbone: BackboneOption = FEATURIZE.backbone,
     n_components: Annotated[
-        int, _decompose_option("n_components", "--components")
+        int, decompose_option("n_components", "--components")
     ] = DEMO_DECOMPOSE.n_components,
-    center: Annotated[bool, _decompose_option("center")] = DEMO_DECOMPOSE.center,
+    center: Annotated[bool, decompose_option("center")] = DEMO_DECOMPOSE.center,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
@@ -492,11 +426,11 @@ def demo(
 
     Example: pluralrm demo --out out/demo   (or --data ../shared/data/dsp/helpful.test-dev.json.gz)
     """
-    _setup_logging(verbose)
+    setup_logging(verbose)
     from pluralrm.demo import run_demo
 
     try:
-        with _timed("demo"):
+        with timed("demo"):
             result = run_demo(
                 out,
                 data=data,
@@ -506,7 +440,7 @@ def demo(
                 show_progress=True,
             )
     except (DataValidationError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(f"pairs: {result.n_pairs}")
     _print_rows(result.rows, top=6)
     if result.user_rows:
@@ -546,16 +480,16 @@ def serve(
             help="Profiles, labelled pairs and tokens (SQLite); default $PLURALRM_CACHE/profiles.sqlite."
         ),
     ] = None,
-    host: Annotated[str, _serve_option("host")] = SERVE.host,
-    port: Annotated[int, _serve_option("port")] = SERVE.port,
-    max_batch_texts: Annotated[int, _serve_option("max_batch_texts")] = SERVE.max_batch_texts,
-    max_wait_ms: Annotated[float, _serve_option("max_wait_ms")] = SERVE.max_wait_ms,
-    max_batch_tokens: Annotated[int, _serve_option("max_batch_tokens")] = SERVE.max_batch_tokens,
-    cache_entries: Annotated[int, _serve_option("cache_entries")] = SERVE.cache_entries,
-    max_body_bytes: Annotated[int, _serve_option("max_body_bytes")] = SERVE.max_body_bytes,
-    max_texts: Annotated[int, _serve_option("max_texts")] = SERVE.max_texts,
-    max_text_chars: Annotated[int, _serve_option("max_text_chars")] = SERVE.max_text_chars,
-    max_pairs: Annotated[int, _serve_option("max_pairs")] = SERVE.max_pairs,
+    host: Annotated[str, serve_option("host")] = SERVE.host,
+    port: Annotated[int, serve_option("port")] = SERVE.port,
+    max_batch_texts: Annotated[int, serve_option("max_batch_texts")] = SERVE.max_batch_texts,
+    max_wait_ms: Annotated[float, serve_option("max_wait_ms")] = SERVE.max_wait_ms,
+    max_batch_tokens: Annotated[int, serve_option("max_batch_tokens")] = SERVE.max_batch_tokens,
+    cache_entries: Annotated[int, serve_option("cache_entries")] = SERVE.cache_entries,
+    max_body_bytes: Annotated[int, serve_option("max_body_bytes")] = SERVE.max_body_bytes,
+    max_texts: Annotated[int, serve_option("max_texts")] = SERVE.max_texts,
+    max_text_chars: Annotated[int, serve_option("max_text_chars")] = SERVE.max_text_chars,
+    max_pairs: Annotated[int, serve_option("max_pairs")] = SERVE.max_pairs,
     require_token: Annotated[
         bool | None,
         typer.Option(
@@ -584,8 +518,8 @@ def serve(
     from pluralrm.adapt import ProfileStore
     from pluralrm.serve import admin_token, create_app
 
-    _setup_logging(verbose)
-    model = _load_model(model_dir)
+    setup_logging(verbose)
+    model = load_model(model_dir)
     config = ServeConfig(
         host=host,
         port=port,
@@ -606,7 +540,7 @@ def serve(
             model, store=store, config=config, require_token=require_token, admin_token=token, device=device
         )
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(
         f"admin token: {token_source}; profiles: {store.path}; docs: http://{host}:{port}/docs",
         soft_wrap=True,
@@ -616,18 +550,6 @@ def serve(
 
 users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
-StoreOption = Annotated[
-    Path | None, typer.Option(help="Profile store (SQLite); default $PLURALRM_CACHE/profiles.sqlite.")
-]
-
-
-def _load_model(model_dir: Path):
-    from pluralrm.rewards.reward_model import RewardModel
-
-    try:
-        return RewardModel.from_pretrained(model_dir)
-    except (FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
 
 
 @app.command()
@@ -637,11 +559,11 @@ def adapt(
     pairs: Annotated[
         str, typer.Option(help="The user's labelled pairs (any supported format) or features dir.")
     ],
-    method: Annotated[str, _adapt_option("method")] = ADAPT.method,
-    alpha: Annotated[float, _adapt_option("alpha")] = ADAPT.alpha,
-    beta: Annotated[float, _adapt_option("beta")] = ADAPT.beta,
-    temperature: Annotated[float, _adapt_option("temperature")] = ADAPT.temperature,
-    zscore: Annotated[bool, _adapt_option("zscore")] = ADAPT.zscore,
+    method: Annotated[str, adapt_option("method")] = ADAPT.method,
+    alpha: Annotated[float, adapt_option("alpha")] = ADAPT.alpha,
+    beta: Annotated[float, adapt_option("beta")] = ADAPT.beta,
+    temperature: Annotated[float, adapt_option("temperature")] = ADAPT.temperature,
+    zscore: Annotated[bool, adapt_option("zscore")] = ADAPT.zscore,
     store: StoreOption = None,
     skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
     device: DeviceOption = FEATURIZE.device,
@@ -653,14 +575,14 @@ def adapt(
     """
     from pluralrm.adapt import ProfileStore, build_profile
 
-    model = _load_model(model_dir)
+    model = load_model(model_dir)
     features = _features_for(pairs, skip_invalid, model=model, cache=cache, device=device)
     config = AdaptConfig(method=method, alpha=alpha, beta=beta, temperature=temperature, zscore=zscore)
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
         profile = build_profile(model, user, features.differences, config=config)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     saved = ProfileStore(store).put(profile)
     top = np.argsort(-np.abs(saved.weights))[:5]
     console.print(
@@ -693,8 +615,8 @@ def score(
     from pluralrm.atomic import write_jsonl
     from pluralrm.evaluate.metrics import pairwise_metrics
 
-    model = _load_model(model_dir)
-    with _timed("score"):
+    model = load_model(model_dir)
+    with timed("score"):
         features = _features_for(data, skip_invalid, model=model, cache=cache, device=device)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
@@ -702,7 +624,7 @@ def score(
             chosen = model.rewards(features.chosen, user=profile, head=head)
             rejected = model.rewards(features.rejected, user=profile, head=head)
         except (KeyError, ValueError) as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     metrics = pairwise_metrics(chosen - rejected)
     what = f"user {user!r}" if user else f"head {head!r}" if head else "general head"
     console.print(
@@ -754,7 +676,7 @@ def users_show(user: Annotated[str, typer.Argument(help="Profile name.")], store
     try:
         p = ProfileStore(store).get(user)
     except ProfileNotFoundError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(f"user {p.user!r}: {p.method}, {p.n_pairs} pairs, head set {p.head_set}")
     table = Table("head", "weight")
     for j in np.argsort(-np.abs(p.weights)):
@@ -775,7 +697,7 @@ def users_delete(
     try:
         ProfileStore(store).delete(user)
     except ProfileNotFoundError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     console.print(f"deleted profile {user!r}")
 
 
@@ -791,7 +713,3 @@ def backbones() -> None:
     for name, description in NAMED_BACKBONES.items():
         table.add_row(name, description)
     Console().print(table)
-
-
-if __name__ == "__main__":
-    app()

@@ -1,0 +1,9 @@
+"""The ``pluralrm`` command line: each verb parses, calls one library function, and formats the result.
+
+Verbs live in small modules by what they work on; importing them registers them on the one Typer ``app``.
+"""
+
+from pluralrm.cli import core  # noqa: F401  (registers the verbs)
+from pluralrm.cli.common import app
+
+__all__ = ["app"]
