@@ -30,6 +30,7 @@ from pluralrm.data.records import (
     require_field,
 )
 from pluralrm.data.transcripts import TranscriptError, parse_transcript, split_shared_prompt
+from pluralrm.data.wide import ranked_from_wide
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ DSP_BASELINE = "normal"
 PAIR_FORMATS = ("trl", "hh", "dsp", "dsp-domain")
 RANKED_FORMATS = ("ranked", "wide", "dsp-domain")
 
-_WIDE_RESPONSE = re.compile(r"^response_(\d+)$")
+_WIDE_RESPONSE = re.compile(r"^response_(\d+)$")  # how a wide row is recognised
 
 
 @dataclass
@@ -57,6 +58,7 @@ class LoadReport:
     n_loaded: int = 0
     n_ties: int = 0
     n_identical: int = 0
+    n_empty_responses: int = 0
     skipped: list[DataValidationError] = field(default_factory=list)
 
     @property
@@ -69,6 +71,8 @@ class LoadReport:
             parts.append(f"{self.n_ties} ties skipped")
         if self.n_identical:
             parts.append(f"{self.n_identical} pairs with identical chosen and rejected skipped")
+        if self.n_empty_responses:
+            parts.append(f"{self.n_empty_responses} empty responses kept")
         if self.skipped:
             parts.append(f"{self.n_skipped} invalid skipped, first: {self.skipped[0]}")
         return "; ".join(parts)
@@ -214,37 +218,6 @@ def _ranked_from_ranked(record: Any, location: RecordLocation) -> list[dict]:
     return [normalize_ranked(record, location)]
 
 
-def _ranked_from_wide(record: Any, location: RecordLocation) -> list[dict]:
-    """``response_1..N``, ``reward_1..N``, ``response_i_model`` → one ranked record (N inferred)."""
-    if not isinstance(record, dict):
-        raise DataValidationError(location, f"expected a JSON object, got {type(record).__name__}")
-    indices = sorted(int(m.group(1)) for k in record if (m := _WIDE_RESPONSE.match(k)))
-    n = len(indices)
-    if not n:
-        raise DataValidationError(location, "no response_1..N columns", "response_1")
-    if indices != list(range(1, n + 1)):
-        missing = sorted(set(range(1, max(indices) + 1)) - set(indices))
-        raise DataValidationError(
-            location, "response columns are not numbered 1..N", f"response_{missing[0]}"
-        )
-    ranked: dict[str, Any] = {
-        "prompt": require_field(record, "prompt", location),
-        "responses": [record[f"response_{i}"] for i in range(1, n + 1)],
-    }
-    if any(f"reward_{i}" in record for i in range(1, n + 1)):
-        ranked["rewards"] = [require_field(record, f"reward_{i}", location) for i in range(1, n + 1)]
-    if any(f"response_{i}_model" in record for i in range(1, n + 1)):
-        ranked["models"] = [require_field(record, f"response_{i}_model", location) for i in range(1, n + 1)]
-    for key in ("id", "source", "subset"):
-        if record.get(key) is not None:
-            ranked[key] = record[key]
-    out = normalize_ranked(ranked, location)
-    for key in ("rewardbench_chosen", "rewardbench_rejected"):
-        if record.get(key) is not None:
-            out[key] = record[key]
-    return [out]
-
-
 _PAIR_PARSERS: dict[str, Callable[[Any, RecordLocation], list[dict]]] = {
     "trl": _pairs_from_trl,
     "hh": _pairs_from_hh,
@@ -253,7 +226,7 @@ _PAIR_PARSERS: dict[str, Callable[[Any, RecordLocation], list[dict]]] = {
 }
 _RANKED_PARSERS: dict[str, Callable[[Any, RecordLocation], list[dict]]] = {
     "ranked": _ranked_from_ranked,
-    "wide": _ranked_from_wide,
+    "wide": lambda record, location: [ranked_from_wide(record, location)],
     "dsp-domain": _ranked_from_dsp_domain,
 }
 
@@ -297,6 +270,8 @@ def _load(
             kept = [r for r in parsed if r["chosen"] != r["rejected"]]
             report.n_identical += len(parsed) - len(kept)
             parsed = kept
+        else:
+            report.n_empty_responses += sum(not r.strip() for record in parsed for r in record["responses"])
         ordinal = location.line if location.line is not None else location.row
         for i, record in enumerate(parsed):
             record.setdefault("id", f"{name}:{ordinal}" + (f"/{i}" if len(parsed) > 1 else ""))
@@ -311,6 +286,10 @@ def _load(
             "%s: skipped %d pairs whose chosen and rejected responses are identical (no preference)",
             name,
             report.n_identical,
+        )
+    if report.n_empty_responses:
+        logger.warning(
+            "%s: %d empty responses (kept and scored; never picked as chosen)", name, report.n_empty_responses
         )
     if report.skipped:
         logger.warning("%s: skipped %d invalid records; first: %s", name, report.n_skipped, report.skipped[0])

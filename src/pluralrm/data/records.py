@@ -4,8 +4,9 @@
   ``user``, ``margin``. ``prompt`` is a string or a list of ``{"role", "content"}`` messages (multi-turn
   dialogues stay messages so that a chat template can format them); ``chosen``/``rejected`` are always
   the final response *strings* — conversational inputs are reduced to that once, here.
-* **Ranked responses** — ``prompt``, ``responses: list[str]``; optional ``rewards: list[float]``,
-  ``models: list[str]``, ``subset``, ``id``, ``source``.
+* **Ranked responses** — ``prompt``, ``responses: list[str]`` (an empty string is a valid response);
+  optional ``rewards: list[float]``, ``models: list[str]``, ``finish_reasons: list[str]``, ``subset``,
+  ``id``, ``source``.
 
 Every check raises :class:`~pluralrm.data.errors.DataValidationError` naming the location and field.
 """
@@ -76,7 +77,7 @@ def _response_from_messages(value: list[Message], location: RecordLocation, fiel
     return check_text(value[0]["content"], location, field)
 
 
-def _copy_optional(record: dict, out: dict, location: RecordLocation) -> None:
+def copy_optional(record: dict, out: dict, location: RecordLocation) -> None:
     for field in OPTIONAL_TEXT_FIELDS:
         value = record.get(field)
         if value is None:
@@ -117,7 +118,7 @@ def normalize_pair(record: Any, location: RecordLocation) -> dict:
                 out[field] = _response_from_messages(check_messages(value, location, field), location, field)
             else:
                 out[field] = check_text(value, location, field)
-    _copy_optional(record, out, location)
+    copy_optional(record, out, location)
     return out
 
 
@@ -127,9 +128,15 @@ def normalize_ranked(record: Any, location: RecordLocation) -> dict:
     responses = require_field(record, "responses", location)
     if not isinstance(responses, list) or not responses:
         raise DataValidationError(location, "expected a non-empty list of responses", "responses")
-    out["responses"] = [check_text(r, location, f"responses[{i}]") for i, r in enumerate(responses)]
+    # Empty responses are kept (a model can answer nothing; the reward should see it); the loader counts them.
+    for i, r in enumerate(responses):
+        if not isinstance(r, str):
+            raise DataValidationError(
+                location, f"expected a string, got {type(r).__name__}", f"responses[{i}]"
+            )
+    out["responses"] = list(responses)
     n = len(responses)
-    for field in ("rewards", "models"):
+    for field in ("rewards", "models", "finish_reasons"):
         values = record.get(field)
         if values is None:
             continue
@@ -139,5 +146,5 @@ def normalize_ranked(record: Any, location: RecordLocation) -> dict:
             out[field] = [check_number(v, location, f"rewards[{i}]") for i, v in enumerate(values)]
         else:
             out[field] = [str(v) for v in values]
-    _copy_optional(record, out, location)
+    copy_optional(record, out, location)
     return out
