@@ -33,6 +33,9 @@ class FeaturizeConfig:
         "auto", "auto, float32 or bfloat16 (auto: bfloat16 on CUDA, on CPU only where measured faster)."
     )
     flush_every: int = _setting(256, "Write computed vectors to the feature cache after this many texts.")
+    share_prompts: bool = _setting(
+        True, "Causal backbones: responses to one prompt reuse the prompt's KV cache (same features)."
+    )
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,68 @@ class ServeConfig:
     max_pairs: int = _setting(1_000, "Most comparisons posted at once for a user.")
 
 
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How N responses per prompt are sampled, from a local LM or an OpenAI-compatible endpoint."""
+
+    model: str = _setting(
+        "smollm2", "'smollm2', a model directory or a hub id (with --endpoint: the served model's name)."
+    )
+    n: int = _setting(8, "Responses per prompt.")
+    temperature: float = _setting(0.8, "Sampling temperature (0: greedy, one deterministic answer).")
+    top_p: float = _setting(0.95, "Nucleus sampling: keep the smallest token set with this probability.")
+    max_new_tokens: int = _setting(256, "Longest response in tokens (longer ones are cut: finish 'length').")
+    seed: int = _setting(0, "Seed; each prompt's samples are seeded from it and the prompt's id.")
+    system_prompt: str | None = _setting(None, "A system message put before every prompt (default: none).")
+    batch_size: int = _setting(16, "Local: most sequences per generate call (a prompt's N are split).")
+    device: str = _setting("auto", "Local: auto, cpu or cuda (auto: cuda when available).")
+    dtype: str = _setting(
+        "auto", "Local: auto, float32 or bfloat16 (auto: bf16 on CUDA, on CPU only where measured faster)."
+    )
+    concurrency: int = _setting(8, "Endpoint: prompts in flight at once.")
+    retries: int = _setting(5, "Endpoint: retries of a request after a connection error, 429 or 5xx.")
+    backoff_s: float = _setting(1.0, "Endpoint: first wait before a retry in seconds (doubles each time).")
+    timeout_s: float = _setting(300.0, "Endpoint: seconds to wait for one response.")
+    api_key_env: str = _setting("OPENAI_API_KEY", "Endpoint: environment variable holding the API key.")
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """How many responses per prompt are scored and selected (``pluralrm rank`` / ``pluralrm select``)."""
+
+    method: str = _setting(
+        "best-of-n", "best-of-n, top-k, top-fraction, best-vs-worst, best-vs-random or per-user."
+    )
+    k: int = _setting(4, "top-k: responses kept per prompt (RAFT's per-prompt selection).")
+    alpha: float = _setting(0.25, "top-fraction: share of all samples kept (RAFT's global ranking).")
+    seed: int = _setting(0, "best-vs-random: seed of the randomly drawn rejected response.")
+    chunk_prompts: int = _setting(64, "rank: prompts featurized per step (progress and cache flushes).")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How a policy is fine-tuned on chosen responses (LoRA SFT, ``pluralrm sft``; one RAFT round)."""
+
+    epochs: int = _setting(2, "Passes over the training records.")
+    learning_rate: float = _setting(2e-4, "Peak AdamW learning rate of the LoRA weights (linear decay).")
+    batch_size: int = _setting(4, "Records per forward pass.")
+    gradient_accumulation: int = _setting(1, "Forward passes per optimizer step (effective batch: product).")
+    max_length: int = _setting(512, "Tokens per record (prompt + answer); longer records lose their end.")
+    lora_r: int = _setting(16, "LoRA rank of the update to each linear layer.")
+    lora_alpha: int = _setting(32, "LoRA scale: the update is multiplied by lora_alpha / lora_r.")
+    lora_dropout: float = _setting(0.05, "Dropout on the LoRA branch's input during training.")
+    seed: int = _setting(0, "Seed of the LoRA initialization, data order and dropout.")
+    device: str = _setting("auto", "auto, cpu or cuda (auto: cuda when available).")
+    save_steps: int = _setting(50, "Checkpoint every this many optimizer steps (a killed run resumes there).")
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
 SERVE = ServeConfig()
+SELECT = SelectConfig()
+GENERATE = GenerateConfig()
+FINETUNE = FinetuneConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
@@ -131,10 +192,16 @@ __all__ = [
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
     "FEATURIZE",
+    "FINETUNE",
+    "GENERATE",
+    "SELECT",
     "SERVE",
     "AdaptConfig",
     "DecomposeConfig",
     "FeaturizeConfig",
+    "FinetuneConfig",
+    "GenerateConfig",
+    "SelectConfig",
     "ServeConfig",
     "default_of",
     "help_of",

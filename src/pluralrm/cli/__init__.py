@@ -3,7 +3,10 @@
 Verbs live in small modules by what they work on; importing them registers them on the one Typer ``app``.
 """
 
-from pluralrm.cli import core  # noqa: F401  (registers the verbs)
+from pluralrm.cli import (
+    core,  # noqa: F401  (registers the verbs)
+    select,  # noqa: F401
+)
 from pluralrm.cli.common import app
 
 __all__ = ["app"]

@@ -22,7 +22,7 @@ _NUMBERED = re.compile(r"^(response|reward)_(\d+)$")
 # Per-response columns besides the response and reward (``response_3_model``) → the ranked record's list.
 PER_RESPONSE = {"model": "models", "finish": "finish_reasons"}
 # Row-level columns carried through untouched (RewardBench pairs, generation parameters).
-PASSTHROUGH = ("rewardbench_chosen", "rewardbench_rejected", "generation")
+PASSTHROUGH = ("rewardbench_chosen", "rewardbench_rejected", "generation", "reward_source")
 
 
 def _numbered(record: dict, kind: str) -> list[int]:

@@ -1,0 +1,181 @@
+"""Verbs on many responses per prompt: ``rank`` fills rewards, ``select`` exports TRL datasets from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from pluralrm.cli.common import (
+    CacheOption,
+    DeviceOption,
+    StoreOption,
+    app,
+    console,
+    fail,
+    load_model,
+    timed,
+)
+from pluralrm.config import FEATURIZE, SELECT, SelectConfig, help_of
+from pluralrm.data import DataValidationError, load_ranked
+
+
+def select_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(SelectConfig, name))
+
+
+def _load_wide(path: str, skip_invalid: bool) -> list[dict]:
+    try:
+        result = load_ranked(path, skip_invalid=skip_invalid)
+    except (DataValidationError, FileNotFoundError) as error:
+        raise fail(str(error)) from None
+    console.print(f"[green]data[/] {escape(result.report.summary())}", soft_wrap=True)
+    return result.records
+
+
+def _featurize_with_progress(records: list[dict], model, chunk_prompts: int):
+    from pluralrm.select import featurize_ranked
+
+    total = sum(len(r["responses"]) for r in records)
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("responses", total=total)
+        return featurize_ranked(
+            records, model, chunk_prompts=chunk_prompts, progress=lambda n: bar.advance(task, n)
+        )
+
+
+def _prepare_model(model_dir: Path, device: str, cache: bool):
+    from pluralrm.backbone import BackboneNotFoundError, FeatureCache
+
+    model = load_model(model_dir)
+    try:
+        model.featurizer(device=device, cache=FeatureCache.default() if cache else None)
+    except (BackboneNotFoundError, ValueError) as error:
+        raise fail(str(error)) from None
+    return model
+
+
+@app.command()
+def rank(
+    wide: Annotated[str, typer.Argument(help="Many responses per prompt: a wide file (response_1..N).")],
+    out: Annotated[Path, typer.Option(help="Where to write the rewarded wide JSONL.")],
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model", help="Reward model directory; omit to keep (and check) the file's rewards."),
+    ] = None,
+    head: Annotated[str | None, typer.Option(help="Score with one head: 'general' or 'pcJ'.")] = None,
+    user: Annotated[str | None, typer.Option(help="Score with this user's profile.")] = None,
+    store: StoreOption = None,
+    chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
+) -> None:
+    """Fill reward_1..N of every prompt's responses with a pluralrm reward (general head, a head, a user).
+
+    Example: pluralrm rank generated.jsonl --model models/drm --user alice --out rewarded.jsonl
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+    from pluralrm.atomic import write_jsonl
+    from pluralrm.data.wide import wide_from_ranked
+    from pluralrm.select import describe_reward, rewards_from_features, with_rewards
+
+    records = _load_wide(wide, skip_invalid)
+    if model_dir is None:
+        if head or user:
+            raise fail("--head and --user need --model (the reward model whose heads they name)")
+        unrewarded = [r.get("id") for r in records if "rewards" not in r]
+        if unrewarded:
+            raise fail(f"record {unrewarded[0]!r} has no rewards; pass --model to score the responses")
+        rewarded = records
+    else:
+        model = _prepare_model(model_dir, device, cache)
+        try:
+            profile = None if user is None else ProfileStore(store).get(user)
+            model.reward_vector(user=profile, head=head)  # fail on a bad head/user before featurizing
+        except (KeyError, ValueError, ProfileNotFoundError) as error:
+            raise fail(str(error).strip("'\"")) from None
+        with timed("rank"):
+            features = _featurize_with_progress(records, model, chunk_prompts)
+            rewards = rewards_from_features(features, model, user=profile, head=head)
+        rewarded = with_rewards(records, rewards, describe_reward(str(model_dir), user=user, head=head))
+    n = write_jsonl(out, (wide_from_ranked(r) for r in rewarded))
+    responses = sum(len(r["responses"]) for r in rewarded)
+    console.print(f"[green]wrote[/] {out} ({n} prompts, {responses} rewarded responses)")
+
+
+@app.command("select")
+def select_(
+    wide: Annotated[
+        str, typer.Argument(help="A rewarded wide file (from `pluralrm rank`, or with rewards).")
+    ],
+    out: Annotated[Path, typer.Option(help="Where to write the TRL dataset (JSONL).")],
+    method: Annotated[str, select_option("method")] = SELECT.method,
+    k: Annotated[int, select_option("k")] = SELECT.k,
+    alpha: Annotated[float, select_option("alpha")] = SELECT.alpha,
+    seed: Annotated[int, select_option("seed")] = SELECT.seed,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model", help="per-user: the reward model the profiles were fitted on.")
+    ] = None,
+    users: Annotated[
+        str | None, typer.Option(help="per-user: comma-separated profile names (default: every profile).")
+    ] = None,
+    store: StoreOption = None,
+    chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
+) -> None:
+    """Export best-of-N / RAFT SFT data or best-vs-worst / best-vs-random DPO pairs in TRL's format.
+
+    Example: pluralrm select rewarded.jsonl --method best-vs-worst --out dpo_pairs.jsonl
+    """
+    from pluralrm.atomic import write_jsonl
+    from pluralrm.select import EXPORTS, SelectionError, exports
+
+    if method not in EXPORTS:
+        raise fail(f"unknown method {method!r}; expected one of {', '.join(EXPORTS)}")
+    records = _load_wide(wide, skip_invalid)
+    try:
+        if method == "per-user":
+            selection = exports.per_user_best_of_n(
+                records, _rewards_by_user(records, model_dir, users, store, chunk_prompts, device, cache)
+            )
+        else:
+            selection = {
+                "best-of-n": lambda: exports.best_of_n(records),
+                "top-k": lambda: exports.top_k_per_prompt(records, k=k),
+                "top-fraction": lambda: exports.top_fraction(records, alpha=alpha),
+                "best-vs-worst": lambda: exports.best_vs_worst(records),
+                "best-vs-random": lambda: exports.best_vs_random(records, seed=seed),
+            }[method]()
+    except (SelectionError, ValueError) as error:
+        raise fail(str(error)) from None
+    write_jsonl(out, selection.rows)
+    console.print(f"[green]wrote[/] {out} ({method}: {selection.summary()})")
+
+
+def _rewards_by_user(records, model_dir, users, store, chunk_prompts, device, cache) -> dict:
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+    from pluralrm.select import rewards_from_features
+
+    if model_dir is None:
+        raise fail("per-user needs --model: the reward model the profiles were fitted on")
+    profile_store = ProfileStore(store)
+    try:
+        names = users.split(",") if users else [p.user for p in profile_store.list()]
+        profiles = [profile_store.get(name.strip()) for name in names]
+    except ProfileNotFoundError as error:
+        raise fail(str(error).strip("'\"")) from None
+    if not profiles:
+        raise fail("no stored profiles; create some with `pluralrm adapt`")
+    model = _prepare_model(model_dir, device, cache)
+    features = _featurize_with_progress(records, model, chunk_prompts)
+    try:
+        return {p.user: rewards_from_features(features, model, user=p) for p in profiles}
+    except ValueError as error:
+        raise fail(str(error)) from None
