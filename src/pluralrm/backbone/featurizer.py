@@ -15,10 +15,13 @@ Why it is built this way:
   device and pooled vectors come back as float32 numpy at once. The dtype is part of the namespace.
 * **Several (pooling, layer) candidates from one forward pass**, each cached under its own namespace, so
   comparing layers or poolings costs one featurization.
+* **Responses to one prompt share its forward pass** (causal backbones, :mod:`.prompt_sharing`): the
+  prompt's tokens run once and each response runs on its KV cache, with the same features.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -30,9 +33,15 @@ import numpy as np
 from pluralrm.backbone.collate import length_sorted_batches, pad_right, tokenize_left_truncated
 from pluralrm.backbone.early_exit import decoder_blocks, run_until
 from pluralrm.backbone.feature_cache import FeatureCache, NamespaceCache, text_key
-from pluralrm.backbone.formatting import FORMAT_VERSION, format_conversation, uses_chat_template
+from pluralrm.backbone.formatting import (
+    FORMAT_VERSION,
+    format_conversation,
+    prompt_messages,
+    uses_chat_template,
+)
 from pluralrm.backbone.loading import Backbone
 from pluralrm.backbone.progress import TokenProgress
+from pluralrm.backbone.prompt_sharing import plan_prefix_sharing, shared_prefix_passes
 from pluralrm.config import FEATURIZE
 from pluralrm.data.records import Prompt
 
@@ -113,6 +122,9 @@ class Featurizer:
         Write computed vectors to the cache after this many texts, so an interrupted run loses little.
     show_progress : bool
         Show a Rich progress bar with tokens/s.
+    share_prompts : bool
+        In :meth:`encode_conversations` with a causal backbone, run the common start of the texts of one
+        prompt once and its responses on its KV cache (:mod:`.prompt_sharing`; same features).
     """
 
     def __init__(
@@ -126,6 +138,7 @@ class Featurizer:
         cache: FeatureCache | None = None,
         flush_every: int = FEATURIZE.flush_every,
         show_progress: bool = False,
+        share_prompts: bool = FEATURIZE.share_prompts,
     ) -> None:
         if cache is not None and not isinstance(cache, FeatureCache):
             raise TypeError(f"cache must be a FeatureCache or None, got {type(cache).__name__}")
@@ -138,6 +151,7 @@ class Featurizer:
         self.cache = cache
         self.flush_every = flush_every
         self.show_progress = show_progress
+        self.share_prompts = share_prompts
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -152,12 +166,22 @@ class Featurizer:
         """Features of ``responses[i]`` given ``prompts[i]``."""
         if len(prompts) != len(responses):
             raise ValueError(f"{len(prompts)} prompts for {len(responses)} responses")
-        return self.encode([self.format(p, r) for p, r in zip(prompts, responses, strict=True)])
+        texts = [self.format(p, r) for p, r in zip(prompts, responses, strict=True)]
+        if not (self.share_prompts and self.backbone.kind == "causal"):
+            return self.encode(texts)
+        labels = [json.dumps(prompt_messages(prompt), sort_keys=True) for prompt in prompts]
+        return self._encode_specs(texts, [self.spec], dict(zip(texts, labels, strict=True)))[self.spec]
 
     def encode_specs(
         self, texts: Sequence[str], specs: Sequence[FeatureSpec]
     ) -> dict[FeatureSpec, np.ndarray]:
         """Features for several (pooling, layer) candidates from one forward pass per batch."""
+        return self._encode_specs(texts, specs, None)
+
+    def _encode_specs(
+        self, texts: Sequence[str], specs: Sequence[FeatureSpec], prompt_of: dict[str, str] | None
+    ) -> dict[FeatureSpec, np.ndarray]:
+        """:meth:`encode_specs`; ``prompt_of`` (text → prompt) lets texts of one prompt share its pass."""
         requested = list(specs)
         canonical = {spec: self._canonical(spec) for spec in requested}  # layer -1 and n are one namespace
         specs = list(dict.fromkeys(canonical.values()))
@@ -169,7 +193,7 @@ class Featurizer:
             logger.info(
                 "feature cache: %d of %d texts already computed", len(unique) - len(todo), len(unique)
             )
-        computed = self._compute(todo, specs, caches, keys)
+        computed = self._compute(todo, specs, caches, keys, prompt_of)
         position = {text: i for i, text in enumerate(unique)}
         by_spec: dict[FeatureSpec, np.ndarray] = {}
         for spec in specs:
@@ -245,18 +269,17 @@ class Featurizer:
         specs: list[FeatureSpec],
         caches: dict[FeatureSpec, NamespaceCache],
         keys: dict[str, bytes],
+        prompt_of: dict[str, str] | None = None,
     ) -> dict[FeatureSpec, np.ndarray]:
         if not texts:
             return {spec: np.zeros((0, self.dim), np.float32) for spec in specs}
         ids = self._tokenize(texts)
         lengths = [len(x) for x in ids]
-        batches = length_sorted_batches(lengths, self.batch_size, self.max_batch_tokens)
         results = {spec: np.zeros((len(texts), self.dim), np.float32) for spec in specs}
         pending: list[int] = []
         with TokenProgress(self.show_progress, len(texts), sum(lengths)) as advance:
-            for batch in batches:
-                start = time.perf_counter()
-                pooled = self._forward([ids[i] for i in batch], specs)
+            start = time.perf_counter()
+            for batch, pooled in self._passes(ids, specs, [prompt_of[t] for t in texts] if prompt_of else []):
                 for spec in specs:
                     results[spec][batch] = pooled[spec]
                 pending.extend(batch)
@@ -264,9 +287,31 @@ class Featurizer:
                     self._flush(pending, texts, results, caches, keys)
                     pending = []
                 advance(len(batch), sum(lengths[i] for i in batch), time.perf_counter() - start)
+                start = time.perf_counter()
         if caches and pending:
             self._flush(pending, texts, results, caches, keys)
         return results
+
+    def _passes(self, ids: list[list[int]], specs: list[FeatureSpec], prompts: list[str]):
+        """(batch indices, pooled features) per forward pass: shared-prompt groups first, then the rest."""
+        groups, rest = plan_prefix_sharing(ids, prompts) if prompts else ([], list(range(len(ids))))
+        for group in groups:
+            logger.debug("prompt sharing: %d tokens once for %d texts", len(group.prefix), len(group.members))
+            yield from shared_prefix_passes(
+                self.backbone.model,
+                group,
+                ids,
+                specs,
+                final_layer=self.backbone.num_layers,
+                pad_id=self.backbone.tokenizer.pad_token_id,
+                device=self.backbone.device,
+                batch_size=self.batch_size,
+                max_batch_tokens=self.max_batch_tokens,
+            )
+        rest_lengths = [len(ids[i]) for i in rest]
+        for batch in length_sorted_batches(rest_lengths, self.batch_size, self.max_batch_tokens):
+            members = [rest[j] for j in batch]
+            yield members, self._forward([ids[i] for i in members], specs)
 
     @staticmethod
     def _flush(pending, texts, results, caches, keys) -> None:
