@@ -13,6 +13,7 @@ from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
     FEATURIZE,
+    GENERATE,
     SERVE,
     AdaptConfig,
     DecomposeConfig,
@@ -29,6 +30,7 @@ CONFIGS_OF_VERB = {
     "demo": [DEMO_DECOMPOSE, FEATURIZE],
     "adapt": [ADAPT, FEATURIZE],
     "serve": [SERVE, FEATURIZE],
+    "generate": [GENERATE],
 }
 
 

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 GENERATION_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
@@ -46,10 +48,8 @@ def fake_content(messages: list[dict], seed: int, index: int) -> str:
     return f"re: {messages[-1]['content']} [seed {seed} #{index}]"
 
 
-def _make_app(state: StandIn):
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
-
+def _make_app(state: StandIn) -> FastAPI:
+    # Request is imported at module level: FastAPI resolves the (string) annotation in module globals.
     app = FastAPI()
 
     @app.post("/{variant}/v1/chat/completions")

@@ -1,0 +1,140 @@
+"""The generate verb: N responses per prompt, from a local LM or an OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pluralrm.cli.common import app, console, fail, setup_logging
+from pluralrm.config import GENERATE, GenerateConfig, help_of
+
+
+def generate_option(name: str, *flags: str) -> typer.models.OptionInfo:
+    return typer.Option(*flags, help=help_of(GenerateConfig, name))
+
+
+class _Bar:
+    """A Rich bar of prompts done with responses/s and tokens/s, fed by the library's progress callback."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=console,
+        )
+        self.task = None
+
+    def __call__(self, event) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("generate", total=event.total, rate="")
+        seconds = max(event.seconds, 1e-9)
+        rate = f"{event.responses / seconds:.2f} responses/s, {event.tokens / seconds:,.0f} tok/s"
+        self.bar.update(self.task, completed=event.done, rate=rate if event.done else "")
+
+
+@app.command()
+def generate(
+    prompts: Annotated[
+        str,
+        typer.Argument(
+            help="Prompts: any pairs/ranked file pluralrm reads, a JSONL/Parquet with 'prompt' (+ 'id'), "
+            "or .txt with one prompt per line."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Wide JSONL output (resumed if it exists); manifest OUT.meta.json.")
+    ],
+    n: Annotated[int, generate_option("n")] = GENERATE.n,
+    model: Annotated[str, generate_option("model")] = GENERATE.model,
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp) instead of a local LM."
+        ),
+    ] = None,
+    temperature: Annotated[float, generate_option("temperature")] = GENERATE.temperature,
+    top_p: Annotated[float, generate_option("top_p")] = GENERATE.top_p,
+    max_new_tokens: Annotated[int, generate_option("max_new_tokens")] = GENERATE.max_new_tokens,
+    seed: Annotated[int, generate_option("seed")] = GENERATE.seed,
+    system_prompt: Annotated[str | None, generate_option("system_prompt")] = GENERATE.system_prompt,
+    batch_size: Annotated[int, generate_option("batch_size")] = GENERATE.batch_size,
+    device: Annotated[str, generate_option("device")] = GENERATE.device,
+    dtype: Annotated[str, generate_option("dtype")] = GENERATE.dtype,
+    concurrency: Annotated[int, generate_option("concurrency")] = GENERATE.concurrency,
+    retries: Annotated[int, generate_option("retries")] = GENERATE.retries,
+    backoff_s: Annotated[float, generate_option("backoff_s")] = GENERATE.backoff_s,
+    timeout_s: Annotated[float, generate_option("timeout_s")] = GENERATE.timeout_s,
+    api_key_env: Annotated[str, generate_option("api_key_env")] = GENERATE.api_key_env,
+    limit: Annotated[int | None, typer.Option(help="Use only the first K unique prompts.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Skip invalid prompt records instead of failing.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log retries and resume details.")] = False,
+) -> None:
+    """Sample N responses per prompt into a wide JSONL file (one line per prompt; rerun to resume).
+
+    Example: pluralrm generate ../shared/data/dsp/helpful.test-dev.json.gz --skip-invalid --limit 20
+    --n 4 --max-new-tokens 128 --out gen/helpful.jsonl
+    (or --endpoint http://localhost:8000 --model meta-llama/Llama-3.1-8B-Instruct for a vLLM server)
+    """
+    from pluralrm.backbone.loading import BackboneNotFoundError
+    from pluralrm.data import DataValidationError
+    from pluralrm.generate import generate as run_generation
+    from pluralrm.generate.endpoint import EndpointError
+
+    setup_logging(verbose)
+    try:
+        config = GenerateConfig(
+            model=model,
+            n=n,
+            temperature=temperature,
+            top_p=top_p,
+            max_new_tokens=max_new_tokens,
+            seed=seed,
+            system_prompt=system_prompt,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            concurrency=concurrency,
+            retries=retries,
+            backoff_s=backoff_s,
+            timeout_s=timeout_s,
+            api_key_env=api_key_env,
+        )
+        bar = _Bar() if progress else None
+        if bar is not None:
+            bar.bar.start()
+        try:
+            summary = run_generation(
+                prompts,
+                out,
+                config=config,
+                endpoint=endpoint,
+                limit=limit,
+                skip_invalid=skip_invalid,
+                progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.bar.stop()
+    except (DataValidationError, ValueError, BackboneNotFoundError, EndpointError) as error:
+        raise fail(str(error)) from None
+    done = summary.n_skipped + summary.n_generated
+    resumed = f" ({summary.n_skipped} were already done)" if summary.n_skipped else ""
+    tokens_per_s = summary.tokens / summary.seconds if summary.seconds > 0 else 0.0
+    console.print(
+        f"[green]wrote[/] {escape(str(summary.out))}: {done}/{summary.n_prompts} prompts{resumed}; "
+        f"{summary.n_responses} responses in {summary.seconds:.1f} s = "
+        f"{summary.responses_per_s:.2f} responses/s ({summary.seconds_per_1000:.0f} s per 1,000), "
+        f"{tokens_per_s:,.0f} tok/s; {summary.n_length} cut at --max-new-tokens",
+        soft_wrap=True,
+    )
