@@ -16,13 +16,12 @@ from pluralrm.evaluate.many import (
     best_of_n_curve,
     default_ns,
     expected_best_of_n,
-    generator_stats,
-    length_correlation,
     pairwise_agreement,
     top1_agreement,
     win_scores,
 )
 from pluralrm.evaluate.many_report import match_records
+from pluralrm.evaluate.many_responses import generator_stats, length_correlation
 from pluralrm.evaluate.many_rewardbench import EXAMPLE_COUNTS, rewardbench_accuracy, section_of
 
 runner = CliRunner()

@@ -85,10 +85,14 @@ def analyze(
     score_fn = None
     if model is not None:
         reward_model = load_model(model)
-        from pluralrm.backbone import FeatureCache
 
-        reward_model.featurizer(device=device, cache=FeatureCache.default() if cache else None)
-        score_fn = reward_model.rewards
+        def score_fn(items):
+            # The backbone loads only if the file has RewardBench pairs to score.
+            from pluralrm.backbone import FeatureCache
+
+            reward_model.featurizer(device=device, cache=FeatureCache.default() if cache else None)
+            return reward_model.rewards(items)
+
     try:
         with timed("analyze"):
             summary = analyze_ranked(

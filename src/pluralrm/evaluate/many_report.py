@@ -1,9 +1,10 @@
 """One analysis of a rewarded many-responses file: every table, figure and summary, written to a folder.
 
-This is what ``pluralrm analyze`` calls; the maths is in :mod:`pluralrm.evaluate.many` and
-:mod:`pluralrm.evaluate.many_rewardbench`, the figures in :mod:`pluralrm.evaluate.many_plots`. A piece the
-data cannot support (no second reward, no generator names, no RewardBench pairs or no model to score
-them) is skipped with a one-line note in the summary, not an error.
+This is what ``pluralrm analyze`` calls; the maths is in :mod:`pluralrm.evaluate.many`,
+:mod:`pluralrm.evaluate.many_responses` and :mod:`pluralrm.evaluate.many_rewardbench`, the figures in
+:mod:`pluralrm.evaluate.many_plots`. A piece the data cannot support (no second reward, no generator
+names, no RewardBench pairs or no model to score them) is skipped with a one-line note in the summary,
+not an error.
 """
 
 from __future__ import annotations
@@ -19,14 +20,9 @@ import numpy as np
 
 from pluralrm.atomic import write_json
 from pluralrm.data.errors import DataValidationError, RecordLocation
-from pluralrm.evaluate.many import (
-    agreement,
-    best_of_n_curve,
-    default_ns,
-    generator_stats,
-    length_correlation,
-)
+from pluralrm.evaluate.many import agreement, best_of_n_curve, default_ns
 from pluralrm.evaluate.many_plots import plot_agreement, plot_best_of_n, plot_generators, plot_length
+from pluralrm.evaluate.many_responses import generator_stats, length_correlation
 from pluralrm.evaluate.many_rewardbench import FIELDS, ScoreFn, rewardbench_accuracy
 from pluralrm.evaluate.tables import write_csv
 
