@@ -13,6 +13,7 @@ from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
     FEATURIZE,
+    FINETUNE,
     GENERATE,
     SERVE,
     AdaptConfig,
@@ -30,6 +31,7 @@ CONFIGS_OF_VERB = {
     "demo": [DEMO_DECOMPOSE, FEATURIZE],
     "adapt": [ADAPT, FEATURIZE],
     "serve": [SERVE, FEATURIZE],
+    "sft": [FINETUNE],
     "generate": [GENERATE],
 }
 

@@ -6,6 +6,7 @@ Verbs live in small modules by what they work on; importing them registers them 
 from pluralrm.cli import (
     analyze,  # noqa: F401
     core,  # noqa: F401  (registers the verbs)
+    finetune,  # noqa: F401
     generate,  # noqa: F401
     select,  # noqa: F401
 )
