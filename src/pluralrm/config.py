@@ -158,11 +158,24 @@ class FinetuneConfig:
     save_steps: int = _setting(50, "Checkpoint every this many optimizer steps (a killed run resumes there).")
 
 
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """How a rewarded many-responses file is analysed."""
+
+    ns: tuple[int, ...] | None = _setting(
+        None, "Best-of-n sizes, comma-separated (default: 1, 2, 4, … up to the largest N, and N)."
+    )
+    n_bins: int = _setting(10, "Length-quantile bins of the reward-vs-length table.")
+    n_resamples: int = _setting(1000, "Bootstrap resamples (over prompts) of every 95% interval.")
+    seed: int = _setting(0, "Seed of the bootstrap resamples.")
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
 SERVE = ServeConfig()
 SELECT = SelectConfig()
+ANALYZE = AnalyzeConfig()
 GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
@@ -189,6 +202,7 @@ def help_of(config: type, name: str) -> str:
 
 __all__ = [
     "ADAPT",
+    "ANALYZE",
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
     "FEATURIZE",
@@ -197,6 +211,7 @@ __all__ = [
     "SELECT",
     "SERVE",
     "AdaptConfig",
+    "AnalyzeConfig",
     "DecomposeConfig",
     "FeaturizeConfig",
     "FinetuneConfig",

@@ -21,9 +21,9 @@ from pluralrm.cli.common import (
     setup_logging,
     timed,
 )
-from pluralrm.config import FEATURIZE, help_of
+from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig, help_of
 from pluralrm.data import DataValidationError, load_ranked
-from pluralrm.evaluate.many_report import ANALYZE, JUDGED, OWN, AnalyzeConfig, analyze_ranked
+from pluralrm.evaluate.many_report import JUDGED, OWN, analyze_ranked
 
 
 def _option(name: str, *flags: str) -> typer.models.OptionInfo:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pluralrm.atomic import write_json
+from pluralrm.config import ANALYZE, AnalyzeConfig
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.evaluate.many import agreement, best_of_n_curve, default_ns
 from pluralrm.evaluate.many_plots import plot_agreement, plot_best_of_n, plot_generators, plot_length
@@ -29,23 +29,6 @@ from pluralrm.evaluate.tables import write_csv
 logger = logging.getLogger(__name__)
 
 
-def _setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
-
-
-@dataclass(frozen=True)
-class AnalyzeConfig:
-    """How a rewarded many-responses file is analysed."""
-
-    ns: tuple[int, ...] | None = _setting(
-        None, "Best-of-n sizes, comma-separated (default: 1, 2, 4, … up to the largest N, and N)."
-    )
-    n_bins: int = _setting(10, "Length-quantile bins of the reward-vs-length table.")
-    n_resamples: int = _setting(1000, "Bootstrap resamples (over prompts) of every 95% interval.")
-    seed: int = _setting(0, "Seed of the bootstrap resamples.")
-
-
-ANALYZE = AnalyzeConfig()
 # Names of the best-of-n curves in the tables, the figure and the summary.
 OWN, JUDGED, ORACLE = "reward", "reward, valued by against", "against (its own best)"
 
