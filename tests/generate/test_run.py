@@ -158,3 +158,19 @@ def test_each_prompt_gets_the_same_samples_alone_or_after_others(lm, tmp_path):
     together = write_generations(PROMPTS, tmp_path / "a.jsonl", lm, PARAMS).out.read_text().splitlines()
     alone = write_generations(PROMPTS[3:4], tmp_path / "b.jsonl", lm, PARAMS).out.read_text().splitlines()
     assert alone == [together[3]]
+
+
+def test_library_defaults_are_the_config():
+    import inspect
+
+    from pluralrm.config import GENERATE
+    from pluralrm.generate.endpoint import EndpointGenerator
+
+    assert SamplingParams() == SamplingParams.from_config(GENERATE)
+    for cls, names in (
+        (LocalGenerator, ("model", "device", "dtype", "batch_size")),
+        (EndpointGenerator, ("model", "api_key_env", "retries", "backoff_s", "timeout_s")),
+    ):
+        parameters = inspect.signature(cls).parameters
+        for name in names:
+            assert parameters[name].default == getattr(GENERATE, name), (cls.__name__, name)

@@ -5,13 +5,12 @@
 """
 
 from pluralrm.generate.prompts import PromptRecord, load_prompts
+from pluralrm.generate.resume import ResumeMismatchError, manifest_path, read_done
 from pluralrm.generate.run import (
     GenerationProgress,
     GenerationSummary,
-    ResumeMismatchError,
     generate,
     make_generator,
-    manifest_path,
     write_generations,
 )
 from pluralrm.generate.sampling import Completion, Generator, SamplingParams, conversation, prompt_seed
@@ -30,5 +29,6 @@ __all__ = [
     "make_generator",
     "manifest_path",
     "prompt_seed",
+    "read_done",
     "write_generations",
 ]
