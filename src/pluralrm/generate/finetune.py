@@ -125,9 +125,9 @@ def _loss_watch():
     return LossWatch()
 
 
-def _run_identity(model: str, fingerprint: str, digest: str, config: FinetuneConfig) -> dict[str, Any]:
+def _run_identity(fingerprint: str, digest: str, config: FinetuneConfig) -> dict[str, Any]:
+    """What decides a run's result: base weights (by content: ./m and m are one model), data, config."""
     return {
-        "base_model": model,
         "base_fingerprint": fingerprint,
         "data_sha256": digest,
         "config": asdict(config),
@@ -330,7 +330,7 @@ def finetune_sft(
     checkpoints = out / "checkpoints"
     device = resolve_device(config.device)
     source, fingerprint, revision = _resolve(model)
-    identity = _run_identity(model, fingerprint or f"hub:{source}", digest, config)
+    identity = _run_identity(fingerprint or f"hub:{source}", digest, config)
     resume = _checkpoint_to_resume(checkpoints, identity)
     watch = _loss_watch()
     with _quiet_progress_bars():
@@ -365,6 +365,7 @@ def finetune_sft(
     }
     metadata = {
         "format": "pluralrm-sft",
+        "base_model": model,
         **identity,
         "data": data_name,
         "n_records": n_records,
