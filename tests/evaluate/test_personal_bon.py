@@ -87,3 +87,11 @@ def test_summarize_averages_over_users():
     (row,) = summarize(rows)
     assert row["gain"] == pytest.approx(0.4) and row["top1"] == 0.75
     assert (row["gain_min_user"], row["gain_max_user"], row["n_users"]) == (0.2, 0.6, 2)
+
+
+def test_user_bt_is_not_reported_without_pairs():
+    majority = np.eye(D_FEATURES)[0]
+    model = _pool_model(majority)
+    data = _prompts(10, 4, majority, seed=5)
+    rows = user_rows("u", model, data, data, ks=(0, 3), n_draws=2)
+    assert {(r["method"], r["k"]) for r in rows if r["method"] == "user-bt"} == {("user-bt", 3)}

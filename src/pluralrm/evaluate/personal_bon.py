@@ -13,7 +13,7 @@ ties) and we read the pick's true reward:
 
 Methods: ``general`` (the general head, the same for every user), ``profile`` (the default adapter on the
 k pairs), ``user-bt`` (a Bradley–Terry head fitted from scratch on the same k pairs: the bar a profile has
-to beat) and ``oracle`` (the true reward; gain 1 by definition, reported as a check).
+to beat; undefined at k = 0) and ``oracle`` (the true reward; gain 1 by definition, reported as a check).
 """
 
 from __future__ import annotations
@@ -101,13 +101,16 @@ def user_rows(
             chosen = {
                 "general": general,
                 "profile": picks(H_test, lambda H, p=profile: model.rewards(H, user=p)),
-                "user-bt": _user_bt_picks(model, H_test, D, user_bt_alpha),
             }
+            if k:  # a head fitted on no pairs prefers nothing: its "pick" would be an artefact of order
+                chosen["user-bt"] = _user_bt_picks(model, H_test, D, user_bt_alpha)
             for method, pick in chosen.items():
                 gain, top1 = pick_quality(true_test, pick)
                 by_method[method].append((gain, top1, pick != general))
             by_method["oracle"].append((oracle_gain, oracle_top1, np.zeros(len(H_test), dtype=bool)))
         for method, results in by_method.items():
+            if not results:
+                continue
             rows.append(
                 {
                     "user": user,
@@ -126,9 +129,7 @@ def user_rows(
 def _user_bt_picks(
     model: RewardModel, H_test: Sequence[np.ndarray], D: np.ndarray, alpha: float
 ) -> np.ndarray:
-    """Picks of a Bradley–Terry head fitted from scratch on ``D`` (no pairs: the first response)."""
-    if not len(D):
-        return np.zeros(len(H_test), dtype=int)
+    """Picks of a Bradley–Terry head fitted from scratch on the ``k ≥ 1`` pairs ``D``."""
     head = LinearRewardHead(alpha=alpha).fit(D)
     user_model = RewardModel(namespace=model.namespace, backbone_name=model.backbone_name, general=head)
     return picks(H_test, user_model.rewards)
