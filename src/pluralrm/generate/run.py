@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -204,8 +205,10 @@ def write_generations(
     status = "interrupted"
     try:
         report()
-        with open(out, "a", encoding="utf-8") as handle:
-            for prompt, completions in _completions(todo, generator, params, concurrency):
+        # closing(): on an error, requests not yet started are cancelled at once, not when collected.
+        results = closing(_completions(todo, generator, params, concurrency))
+        with open(out, "a", encoding="utf-8") as handle, results as ordered:
+            for prompt, completions in ordered:
                 handle.write(
                     json.dumps(wide_record(prompt, completions, generation), ensure_ascii=False) + "\n"
                 )
