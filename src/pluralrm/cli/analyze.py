@@ -3,6 +3,7 @@ RewardBench)."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -15,19 +16,18 @@ from pluralrm.cli.common import (
     CacheOption,
     DeviceOption,
     app,
+    config_option,
     console,
     fail,
     load_model,
     setup_logging,
     timed,
 )
-from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig, help_of
+from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig
 from pluralrm.data import DataValidationError, load_ranked
 from pluralrm.evaluate.many_report import JUDGED, OWN, analyze_ranked
 
-
-def _option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(AnalyzeConfig, name))
+_option = partial(config_option, AnalyzeConfig)
 
 
 def _parse_ns(text: str | None) -> tuple[int, ...] | None:

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -54,20 +55,16 @@ def timed(what: str) -> Iterator[None]:
 
 
 # Options whose defaults and help come from the config dataclasses (tests/test_config.py checks them).
-def featurize_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(FeaturizeConfig, name))
+def config_option(config: type, name: str, *flags: str) -> typer.models.OptionInfo:
+    """A Typer option whose help is field ``name`` of a config dataclass (its default is passed by the
+    caller as ``= CONFIG.name``; tests/test_config.py checks both)."""
+    return typer.Option(*flags, help=help_of(config, name))
 
 
-def decompose_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(DecomposeConfig, name))
-
-
-def adapt_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(AdaptConfig, name))
-
-
-def serve_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(ServeConfig, name))
+featurize_option = partial(config_option, FeaturizeConfig)
+decompose_option = partial(config_option, DecomposeConfig)
+adapt_option = partial(config_option, AdaptConfig)
+serve_option = partial(config_option, ServeConfig)
 
 
 BackboneOption = Annotated[str, featurize_option("backbone")]
@@ -97,6 +94,7 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+SkipInvalidOption = Annotated[bool, typer.Option(help="Skip and count invalid records.")]
 StoreOption = Annotated[
     Path | None, typer.Option(help="Profile store (SQLite); default $PLURALRM_CACHE/profiles.sqlite.")
 ]

@@ -18,6 +18,7 @@ from pluralrm.cli.common import (
     CacheOption,
     DeviceOption,
     DtypeOption,
+    SkipInvalidOption,
     StoreOption,
     adapt_option,
     app,
@@ -63,7 +64,7 @@ def inspect(
     ],
     format: Annotated[str, typer.Option(help="Input format, or 'auto' to detect.")] = "auto",
     ranked: Annotated[bool, typer.Option(help="Load as ranked responses instead of pairs.")] = False,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
 ) -> None:
     """Load and validate a data file; print record counts and the first problems.
 
@@ -174,7 +175,7 @@ def decompose(
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
     val_fraction: Annotated[float, decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     seed: Annotated[int, decompose_option("seed")] = DECOMPOSE.seed,
     cache: CacheOption = True,
 ) -> None:
@@ -256,7 +257,7 @@ def evaluate(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the tidy table here as CSV.")] = None,
     by: Annotated[str, typer.Option(help="Group rows by 'subset' or 'user'.")] = "subset",
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
 ) -> None:
@@ -333,7 +334,7 @@ def kshot(
     backbone: BackboneOption = FEATURIZE.backbone,
     device: DeviceOption = FEATURIZE.device,
     dtype: DtypeOption = FEATURIZE.dtype,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     seed: Annotated[int, typer.Option(help="Seed of the pool's validation split and random heads.")] = 0,
     cache: CacheOption = True,
 ) -> None:
@@ -565,7 +566,7 @@ def adapt(
     temperature: Annotated[float, adapt_option("temperature")] = ADAPT.temperature,
     zscore: Annotated[bool, adapt_option("zscore")] = ADAPT.zscore,
     store: StoreOption = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
 ) -> None:
@@ -602,7 +603,7 @@ def score(
     head: Annotated[str | None, typer.Option(help="Score with one head: 'general' or 'pcJ'.")] = None,
     store: StoreOption = None,
     out: Annotated[Path | None, typer.Option(help="Write per-pair rewards as JSONL here.")] = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
 ) -> None:

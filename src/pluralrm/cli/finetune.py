@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from pluralrm.cli.common import app, console, fail, setup_logging, timed
-from pluralrm.config import FINETUNE, FinetuneConfig, help_of
+from pluralrm.cli.common import app, config_option, console, fail, setup_logging, timed
+from pluralrm.config import FINETUNE, FinetuneConfig
 
-
-def finetune_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(FinetuneConfig, name))
+finetune_option = partial(config_option, FinetuneConfig)
 
 
 @app.command()

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from pluralrm.cli.common import app, console, fail, setup_logging
-from pluralrm.config import GENERATE, GenerateConfig, help_of
+from pluralrm.cli.common import app, config_option, console, fail, setup_logging
+from pluralrm.config import GENERATE, GenerateConfig
 
-
-def generate_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(GenerateConfig, name))
+generate_option = partial(config_option, GenerateConfig)
 
 
 class _Bar:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -12,19 +13,19 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from pluralrm.cli.common import (
     CacheOption,
     DeviceOption,
+    SkipInvalidOption,
     StoreOption,
     app,
+    config_option,
     console,
     fail,
     load_model,
     timed,
 )
-from pluralrm.config import FEATURIZE, SELECT, SelectConfig, help_of
+from pluralrm.config import FEATURIZE, SELECT, SelectConfig
 from pluralrm.data import DataValidationError, load_ranked
 
-
-def select_option(name: str, *flags: str) -> typer.models.OptionInfo:
-    return typer.Option(*flags, help=help_of(SelectConfig, name))
+select_option = partial(config_option, SelectConfig)
 
 
 def _load_wide(path: str, skip_invalid: bool) -> list[dict]:
@@ -71,7 +72,7 @@ def rank(
     user: Annotated[str | None, typer.Option(help="Score with this user's profile.")] = None,
     store: StoreOption = None,
     chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
 ) -> None:
@@ -126,7 +127,7 @@ def select_(
     ] = None,
     store: StoreOption = None,
     chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count invalid records.")] = False,
+    skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
 ) -> None:
