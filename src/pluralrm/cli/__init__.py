@@ -4,11 +4,13 @@ Verbs live in small modules by what they work on; importing them registers them 
 """
 
 from pluralrm.cli import (
-    analyze,  # noqa: F401
-    core,  # noqa: F401  (registers the verbs)
+    analyze,  # noqa: F401  (importing a module registers its verbs)
+    core,  # noqa: F401
     finetune,  # noqa: F401
     generate,  # noqa: F401
+    personal,  # noqa: F401
     select,  # noqa: F401
+    serving,  # noqa: F401
 )
 from pluralrm.cli.common import app
 

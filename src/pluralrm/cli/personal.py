@@ -1,0 +1,294 @@
+"""The verbs on users: adapt a profile, score with it, list/show/delete profiles, and k-shot curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pluralrm.cli.common import (
+    BackboneOption,
+    CacheOption,
+    DeviceOption,
+    DtypeOption,
+    SkipInvalidOption,
+    StoreOption,
+    adapt_option,
+    app,
+    console,
+    decompose_option,
+    fail,
+    load_model,
+    timed,
+)
+from pluralrm.cli.core import features_for
+from pluralrm.config import (
+    ADAPT,
+    DECOMPOSE,
+    FEATURIZE,
+    AdaptConfig,
+    FeaturizeConfig,
+)
+from pluralrm.data.features import PairFeatures
+
+
+@app.command()
+def kshot(
+    pool: Annotated[
+        list[str],
+        typer.Option(
+            help="Pool data (features dir or pairs file): other users and general data the heads come from. "
+            "Repeat to pool several; NAME=PATH labels every pair of PATH as user NAME."
+        ),
+    ],
+    adapt_data: Annotated[
+        list[str],
+        typer.Option("--adapt", help="NAME=PATH: a target user's adaptation pairs. Repeat per user."),
+    ],
+    test_data: Annotated[
+        list[str], typer.Option("--test", help="NAME=PATH: the same user's test pairs (no shared prompt).")
+    ],
+    out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
+    ks: Annotated[
+        str, typer.Option(help="Comma-separated numbers of adaptation pairs.")
+    ] = "0,1,3,5,10,15,20,50,100",
+    draws: Annotated[
+        int, typer.Option(help="Random draws of k pairs per k (95% intervals over draws).")
+    ] = 20,
+    methods: Annotated[
+        str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
+    ] = None,
+    n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
+    backbone: BackboneOption = FEATURIZE.backbone,
+    device: DeviceOption = FEATURIZE.device,
+    dtype: DtypeOption = FEATURIZE.dtype,
+    skip_invalid: SkipInvalidOption = False,
+    seed: Annotated[int, typer.Option(help="Seed of the pool's validation split and random heads.")] = 0,
+    cache: CacheOption = True,
+) -> None:
+    """Leave-one-user-out k-shot curves: how well each method learns a user the pool has never seen.
+
+    For each target user the heads are fitted on the pool minus that user's pairs (pairs labelled with
+    their NAME) and minus every pair on one of their test prompts; each method adapts from k of the user's
+    adaptation pairs and is scored on their test pairs. The per-user Bradley–Terry head on the same k
+    pairs (user-bt) is the bar to beat; user-bt-all (all adaptation pairs) is the ceiling.
+
+    Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
+    --out out/kshot
+    """
+    from dataclasses import replace
+
+    from pluralrm.evaluate.kshot import LOO_METHODS, plot_kshot, run_kshot
+    from pluralrm.evaluate.tables import write_csv
+
+    featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
+
+    def load(item: str, option: str, *, named: bool) -> tuple[str | None, PairFeatures]:
+        name, sep, path = item.partition("=")
+        if not sep:
+            if named:
+                raise fail(f"{option} {item!r}: expected NAME=PATH")
+            name, path = None, item
+        features = features_for(path, skip_invalid, featurize=featurize, cache=cache)
+        return name, features if name is None else replace(features, users=[name] * len(features))
+
+    try:
+        k_values = tuple(int(k) for k in ks.split(","))
+    except ValueError:
+        raise fail(f"--ks {ks!r}: expected comma-separated integers") from None
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
+    adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
+    test_sets = dict(load(item, "--test", named=True) for item in test_data)
+    if adapt_sets.keys() != test_sets.keys():
+        raise fail(
+            f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
+        )
+    users = {name: (adapt_sets[name], test_sets[name]) for name in adapt_sets}
+    with timed("kshot"):
+        try:
+            pool_features = PairFeatures.concatenate([load(item, "--pool", named=False)[1] for item in pool])
+            rows = run_kshot(
+                pool_features,
+                users,
+                ks=k_values,
+                n_draws=draws,
+                methods=chosen,
+                decompose=replace(DECOMPOSE, n_components=n_components, seed=seed),
+                random_seed=seed,
+            )
+        except ValueError as error:
+            raise fail(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "kshot.csv")
+    plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
+    _print_kshot(rows, k_values)
+    console.print(f"[green]wrote[/] {out / 'kshot.csv'}, {out / 'kshot.png'}")
+
+
+def _print_kshot(rows: list[dict], ks: tuple[int, ...]) -> None:
+    """Mean accuracy over users per method (rows) and k (columns)."""
+    table = Table("method", *(f"k={k}" for k in ks), title="accuracy, mean over users")
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cells = []
+        for k in ks:
+            values = [r["mean"] for r in rows if r["method"] == method and r["k"] == k]
+            cells.append(f"{np.mean(values):.3f}" if values else "")
+        table.add_row(method, *cells)
+    console.print(table)
+
+
+users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@app.command()
+def adapt(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory with PCA heads.")],
+    user: Annotated[str, typer.Option(help="Profile name to create or replace.")],
+    pairs: Annotated[
+        str, typer.Option(help="The user's labelled pairs (any supported format) or features dir.")
+    ],
+    method: Annotated[str, adapt_option("method")] = ADAPT.method,
+    alpha: Annotated[float, adapt_option("alpha")] = ADAPT.alpha,
+    beta: Annotated[float, adapt_option("beta")] = ADAPT.beta,
+    temperature: Annotated[float, adapt_option("temperature")] = ADAPT.temperature,
+    zscore: Annotated[bool, adapt_option("zscore")] = ADAPT.zscore,
+    store: StoreOption = None,
+    skip_invalid: SkipInvalidOption = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
+) -> None:
+    """Fit a user's weights over the model's heads from a few labelled pairs and store the profile.
+
+    Example: pluralrm adapt models/drm --user alice --pairs alice_pairs.jsonl
+    """
+    from pluralrm.adapt import ProfileStore, build_profile
+
+    model = load_model(model_dir)
+    features = features_for(pairs, skip_invalid, model=model, cache=cache, device=device)
+    config = AdaptConfig(method=method, alpha=alpha, beta=beta, temperature=temperature, zscore=zscore)
+    try:
+        model.check_namespace(features.namespace, what=str(model_dir))
+        profile = build_profile(model, user, features.differences, config=config)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    saved = ProfileStore(store).put(profile)
+    top = np.argsort(-np.abs(saved.weights))[:5]
+    console.print(
+        f"[green]stored[/] profile {user!r} ({method}, {saved.n_pairs} pairs); largest weights: "
+        + ", ".join(f"pc{j + 1} {saved.weights[j]:+.3g}" for j in top),
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def score(
+    model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
+    data: Annotated[str, typer.Argument(help="Pairs to score (any supported format) or a features dir.")],
+    user: Annotated[
+        str | None, typer.Option(help="Score with this user's profile (default: general head).")
+    ] = None,
+    head: Annotated[str | None, typer.Option(help="Score with one head: 'general' or 'pcJ'.")] = None,
+    store: StoreOption = None,
+    out: Annotated[Path | None, typer.Option(help="Write per-pair rewards as JSONL here.")] = None,
+    skip_invalid: SkipInvalidOption = False,
+    device: DeviceOption = FEATURIZE.device,
+    cache: CacheOption = True,
+) -> None:
+    """Score pairs with the general head, one head or a user's personal reward; print accuracy on their
+    labels.
+
+    Example: pluralrm score models/drm held_out.jsonl --user alice --out alice_scores.jsonl
+    """
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.atomic import write_jsonl
+    from pluralrm.evaluate.metrics import pairwise_metrics
+
+    model = load_model(model_dir)
+    with timed("score"):
+        features = features_for(data, skip_invalid, model=model, cache=cache, device=device)
+        try:
+            profile = None if user is None else ProfileStore(store).get(user)
+            model.check_namespace(features.namespace, what=str(model_dir))
+            chosen = model.rewards(features.chosen, user=profile, head=head)
+            rejected = model.rewards(features.rejected, user=profile, head=head)
+        except (KeyError, ValueError) as error:
+            raise fail(str(error)) from None
+    metrics = pairwise_metrics(chosen - rejected)
+    what = f"user {user!r}" if user else f"head {head!r}" if head else "general head"
+    console.print(
+        f"{what}: accuracy {metrics['accuracy']:.3f} on {metrics['n']} pairs ({metrics['n_ties']} ties), "
+        f"mean margin {metrics['mean_margin']:+.3g}"
+    )
+    if out:
+        write_jsonl(
+            out,
+            (
+                {"id": i, "chosen_reward": float(c), "rejected_reward": float(r)}
+                for i, c, r in zip(features.ids, chosen, rejected, strict=True)
+            ),
+        )
+        console.print(f"[green]wrote[/] {out}")
+
+
+@users_app.command("list")
+def users_list(store: StoreOption = None) -> None:
+    """List stored profiles.
+
+    Example: pluralrm users list
+    """
+    from datetime import UTC, datetime
+
+    from pluralrm.adapt import ProfileStore
+
+    table = Table("user", "method", "pairs", "heads", "head set", "updated")
+    for p in ProfileStore(store).list():
+        table.add_row(
+            p.user,
+            p.method,
+            str(p.n_pairs),
+            str(len(p.weights)),
+            p.head_set[:12],
+            datetime.fromtimestamp(p.updated_at, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        )
+    Console().print(table)
+
+
+@users_app.command("show")
+def users_show(user: Annotated[str, typer.Argument(help="Profile name.")], store: StoreOption = None) -> None:
+    """Show one profile's weights.
+
+    Example: pluralrm users show alice
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+
+    try:
+        p = ProfileStore(store).get(user)
+    except ProfileNotFoundError as error:
+        raise fail(str(error)) from None
+    console.print(f"user {p.user!r}: {p.method}, {p.n_pairs} pairs, head set {p.head_set}")
+    table = Table("head", "weight")
+    for j in np.argsort(-np.abs(p.weights)):
+        table.add_row(f"pc{j + 1}", f"{p.weights[j]:+.4g}")
+    Console().print(table)
+
+
+@users_app.command("delete")
+def users_delete(
+    user: Annotated[str, typer.Argument(help="Profile name.")], store: StoreOption = None
+) -> None:
+    """Delete one profile.
+
+    Example: pluralrm users delete alice
+    """
+    from pluralrm.adapt import ProfileNotFoundError, ProfileStore
+
+    try:
+        ProfileStore(store).delete(user)
+    except ProfileNotFoundError as error:
+        raise fail(str(error)) from None
+    console.print(f"deleted profile {user!r}")
