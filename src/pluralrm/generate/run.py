@@ -297,7 +297,9 @@ def generate(
 
     Examples
     --------
-    >>> summary = generate("prompts.txt", "gen.jsonl", config=replace(GENERATE, n=4))  # doctest: +SKIP
+    Loads SmolLM2 and samples, so shown rather than run as a doctest::
+
+        summary = generate("prompts.txt", "gen.jsonl", config=replace(GENERATE, n=4))
     """
     params = SamplingParams.from_config(config)
     prompts = load_prompts(source, limit=limit, skip_invalid=skip_invalid)
