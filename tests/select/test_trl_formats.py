@@ -39,6 +39,19 @@ def _args(config_class, tmp_path, **extra):
     )
 
 
+def _train_one_step(trainer_class, config_class, dataset, directory, tmp_path):
+    """One optimizer step of a TRL trainer on ``dataset`` with the tiny model in ``directory``."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    trainer = trainer_class(
+        model=AutoModelForCausalLM.from_pretrained(directory),
+        args=_args(config_class, tmp_path, max_length=64),
+        train_dataset=dataset,
+        processing_class=AutoTokenizer.from_pretrained(directory),
+    )
+    return trainer.train()
+
+
 @pytest.mark.parametrize(
     "make_rows",
     [
@@ -49,19 +62,11 @@ def _args(config_class, tmp_path, **extra):
     ids=["best-of-n", "top-k", "per-user"],
 )
 def test_sft_exports_train_with_trl_sft(tmp_path, tiny_model_dirs, make_rows):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
     dataset = _dataset(tmp_path, "sft", make_rows())
     assert dataset[0]["messages"][-1]["role"] == "assistant"
-    directory = tiny_model_dirs["llama"]
-    trainer = SFTTrainer(
-        model=AutoModelForCausalLM.from_pretrained(directory),
-        args=_args(SFTConfig, tmp_path, max_length=64),
-        train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(directory),
-    )
-    result = trainer.train()
+    result = _train_one_step(SFTTrainer, SFTConfig, dataset, tiny_model_dirs["llama"], tmp_path)
     assert result.global_step == 1 and result.training_loss > 0
 
 
@@ -71,18 +76,10 @@ def test_sft_exports_train_with_trl_sft(tmp_path, tiny_model_dirs, make_rows):
     ids=["best-vs-worst", "best-vs-random"],
 )
 def test_pair_exports_train_with_trl_dpo(tmp_path, tiny_model_dirs, make_rows):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer
 
     dataset = _dataset(tmp_path, "dpo", make_rows())
     assert {"prompt", "chosen", "rejected"} <= set(dataset.column_names)
-    directory = tiny_model_dirs["llama"]
-    trainer = DPOTrainer(
-        model=AutoModelForCausalLM.from_pretrained(directory),
-        args=_args(DPOConfig, tmp_path, max_length=64),
-        train_dataset=dataset,
-        processing_class=AutoTokenizer.from_pretrained(directory),
-    )
-    result = trainer.train()
+    result = _train_one_step(DPOTrainer, DPOConfig, dataset, tiny_model_dirs["llama"], tmp_path)
     # Before any update the policy equals the reference, so the DPO loss is log 2.
     assert result.global_step == 1 and result.training_loss == pytest.approx(0.6931, abs=1e-3)
