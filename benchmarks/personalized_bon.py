@@ -35,17 +35,11 @@ from pluralrm.evaluate.tables import write_csv
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.reward_model import RewardModel
+from pluralrm.select import featurize_ranked
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DOMAIN_FILE = SHARED / "dsp/domain_specific_preference.test-dev.json.gz"
 GENERAL_FILES = [SHARED / "dsp/helpful.test-dev.json.gz", SHARED / "dsp/webgpt.test-dev.json.gz"]
-
-
-def response_features(records: list[dict], featurizer: Featurizer) -> list[np.ndarray]:
-    prompts = [r["prompt"] for r in records for _ in r["responses"]]
-    responses = [t for r in records for t in r["responses"]]
-    H = featurizer.encode_conversations(prompts, responses)
-    return np.split(H, np.cumsum([len(r["responses"]) for r in records])[:-1])
 
 
 def domain_pairs(H: list[np.ndarray], domain_index: int) -> np.ndarray:
@@ -104,7 +98,7 @@ def main() -> None:
     loaded = load_ranked(DOMAIN_FILE, format="dsp-domain", skip_invalid=True)  # one query has no "normal"
     print(loaded.report.summary())
     queries = loaded.records
-    H_queries = response_features(queries, featurizer)
+    H_queries = featurize_ranked(queries, featurizer)
     general = [
         featurize_pairs(load_pairs(path, skip_invalid=True).records, featurizer).differences
         for path in GENERAL_FILES
@@ -140,7 +134,7 @@ def main() -> None:
     wide_sets = {"dsp-5": (pick(H_queries, adapt), pick(H_queries, test))}
     if args.wide:
         records = load_ranked(args.wide).records
-        H_wide = response_features(records, featurizer)
+        H_wide = featurize_ranked(records, featurizer)
         wide_adapt, wide_test = split_half(len(records), args.seed)
         wide_sets[f"generated-{len(records[0]['responses'])}"] = (
             pick(H_wide, wide_adapt),

@@ -47,7 +47,7 @@ def fit_reward(pairs: list[dict], featurizer: Featurizer) -> RewardModel:
 
 def prompt_means(records: list[dict], model: RewardModel) -> np.ndarray:
     """Mean reward of each prompt's responses under ``model`` (the one scoring path)."""
-    rewards = rewards_from_features(featurize_ranked(records, model), model)
+    rewards = rewards_from_features(featurize_ranked(records, model.featurizer()), model)
     return np.array([r.mean() for r in rewards])
 
 
@@ -110,7 +110,7 @@ def main() -> None:
     t = lap(f"generate {args.train_prompts}×{args.n} (base)", t)
 
     records = load_ranked(out / "train_generated.jsonl").records
-    rewards = rewards_from_features(featurize_ranked(records, optimized), optimized)
+    rewards = rewards_from_features(featurize_ranked(records, optimized.featurizer()), optimized)
     rewarded = [dict(r, rewards=v.tolist()) for r, v in zip(records, rewards, strict=True)]
     selection = best_of_n(rewarded)
     write_jsonl(out / "best_of_n.jsonl", selection.rows)

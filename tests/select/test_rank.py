@@ -28,7 +28,7 @@ def test_rewards_equal_scoring_each_response_alone(causal_model_dir):
         {"id": r["id"], "prompt": r["prompt"], "responses": [r[f"response_{i}"] for i in range(1, 5)]}
         for r in wide_rows()
     ]
-    features = featurize_ranked(records, model, chunk_prompts=2)
+    features = featurize_ranked(records, model.featurizer(), chunk_prompts=2)
     got = rewards_from_features(features, model, head="pc2")
     for record, rewards in zip(records, got, strict=True):
         alone = [model.rewards([(record["prompt"], text)], head="pc2")[0] for text in record["responses"]]

@@ -45,7 +45,7 @@ def _featurize_with_progress(records: list[dict], model, chunk_prompts: int):
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("responses", total=total)
         return featurize_ranked(
-            records, model, chunk_prompts=chunk_prompts, progress=lambda n: bar.advance(task, n)
+            records, model.featurizer(), chunk_prompts=chunk_prompts, progress=lambda n: bar.advance(task, n)
         )
 
 

@@ -18,24 +18,24 @@ from pluralrm.rewards.reward_model import Profile, RewardModel
 
 def featurize_ranked(
     records: Sequence[dict],
-    model: RewardModel,
+    featurizer: Any,
     *,
     chunk_prompts: int = 64,
     progress: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
-    """Feature matrices, one ``(n_responses, d)`` array per record, from the model's own featurizer.
+    """Feature matrices, one ``(n_responses, d)`` array per record.
 
     Parameters
     ----------
     records : sequence of ranked-responses records (``prompt``, ``responses``)
-    model : RewardModel
-        Its backbone, pooling, layer and dtype decide the features (``model.featurizer()``).
+    featurizer : pluralrm.backbone.Featurizer
+        To score with a reward model, its own: ``model.featurizer()`` (backbone, pooling, layer and dtype
+        the heads were fitted on).
     chunk_prompts : int
         Prompts featurized per call (a progress step; the featurizer batches by length inside).
     progress : callable, optional
         Called with the number of responses done after each chunk.
     """
-    featurizer = model.featurizer()
     out: list[np.ndarray] = []
     for start in range(0, len(records), chunk_prompts):
         chunk = records[start : start + chunk_prompts]
