@@ -29,6 +29,7 @@ from pluralrm.backbone import FeatureCache, Featurizer, featurize_pairs, load_ba
 from pluralrm.config import FINETUNE, GENERATE
 from pluralrm.data import load_pairs, load_ranked
 from pluralrm.data.features import prompt_group
+from pluralrm.evaluate.metrics import bootstrap_interval
 from pluralrm.generate import generate, load_prompts
 from pluralrm.generate.finetune import finetune_sft
 from pluralrm.rewards.fitting import fit_reward_model
@@ -54,10 +55,8 @@ def prompt_means(records: list[dict], model: RewardModel) -> np.ndarray:
 def paired_interval(before: np.ndarray, after: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """Mean of ``after − before`` over prompts and its 95 % percentile bootstrap interval."""
     diff = after - before
-    rng = np.random.default_rng(seed)
-    means = diff[rng.integers(0, len(diff), size=(2000, len(diff)))].mean(axis=1)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(diff.mean()), float(low), float(high)
+    low, high = bootstrap_interval(diff, n_resamples=2000, seed=seed)
+    return float(diff.mean()), low, high
 
 
 def main() -> None:

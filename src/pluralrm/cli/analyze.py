@@ -19,6 +19,7 @@ from pluralrm.cli.common import (
     config_option,
     console,
     fail,
+    feature_cache,
     load_model,
     setup_logging,
     timed,
@@ -88,9 +89,7 @@ def analyze(
 
         def score_fn(items):
             # The backbone loads only if the file has RewardBench pairs to score.
-            from pluralrm.backbone import FeatureCache
-
-            reward_model.featurizer(device=device, cache=FeatureCache.default() if cache else None)
+            reward_model.featurizer(device=device, cache=feature_cache(cache))
             return reward_model.rewards(items)
 
     try:

@@ -107,3 +107,12 @@ def load_model(model_dir: Path):
         return RewardModel.from_pretrained(model_dir)
     except (FileNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
+
+
+def feature_cache(enabled: bool):
+    """The default on-disk feature cache, or None."""
+    if not enabled:
+        return None
+    from pluralrm.backbone import FeatureCache
+
+    return FeatureCache.default()

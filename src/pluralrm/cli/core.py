@@ -22,6 +22,7 @@ from pluralrm.cli.common import (
     console,
     decompose_option,
     fail,
+    feature_cache,
     featurize_option,
     load_model,
     setup_logging,
@@ -132,7 +133,7 @@ def featurize(
     )
     try:
         with timed("featurize"):
-            featurizer = build_featurizer(config, cache=_feature_cache(cache), show_progress=True)
+            featurizer = build_featurizer(config, cache=feature_cache(cache), show_progress=True)
             features = featurize_pairs(records, featurizer, source=data)
     except (BackboneNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
@@ -143,15 +144,6 @@ def featurize(
         f"backbone {namespace['backbone'][:32]}…, pooling {namespace['spec']['pooling']}, "
         f"layer {namespace['spec']['layer']}, {namespace['dtype']} on {featurizer.backbone.device})"
     )
-
-
-def _feature_cache(enabled: bool):
-    """The default on-disk feature cache, or None."""
-    if not enabled:
-        return None
-    from pluralrm.backbone import FeatureCache
-
-    return FeatureCache.default()
 
 
 @app.command()
@@ -230,9 +222,9 @@ def features_for(
     console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
     try:
         if model is not None:
-            featurizer = model.featurizer(device=device, cache=_feature_cache(cache))
+            featurizer = model.featurizer(device=device, cache=feature_cache(cache))
         else:
-            featurizer = build_featurizer(featurize, cache=_feature_cache(cache))
+            featurizer = build_featurizer(featurize, cache=feature_cache(cache))
     except (BackboneNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
     featurizer.show_progress = True

@@ -19,6 +19,7 @@ from pluralrm.cli.common import (
     config_option,
     console,
     fail,
+    feature_cache,
     load_model,
     timed,
 )
@@ -50,11 +51,11 @@ def _featurize_with_progress(records: list[dict], model, chunk_prompts: int):
 
 
 def _prepare_model(model_dir: Path, device: str, cache: bool):
-    from pluralrm.backbone import BackboneNotFoundError, FeatureCache
+    from pluralrm.backbone import BackboneNotFoundError
 
     model = load_model(model_dir)
     try:
-        model.featurizer(device=device, cache=FeatureCache.default() if cache else None)
+        model.featurizer(device=device, cache=feature_cache(cache))
     except (BackboneNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
     return model
