@@ -20,13 +20,10 @@ torch, transformers, peft and trl are imported inside functions: importing this 
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,19 +31,23 @@ from typing import Any
 from pluralrm.atomic import write_json
 from pluralrm.config import FINETUNE, FinetuneConfig
 from pluralrm.generate.sft_data import load_sft_examples
+from pluralrm.training_runs import (
+    RUN_FILE,
+    NonFiniteLossError,
+    checkpoint_to_resume,
+    loss_watch,
+    quiet_progress_bars,
+    replace_dir,
+    training_versions,
+)
 
 logger = logging.getLogger(__name__)
 
 METADATA_FILE = "pluralrm_sft.json"
-RUN_FILE = "pluralrm_run.json"  # inside checkpoints/: which data/model/config the checkpoints belong to
 # Every linear layer of the blocks (attention q/k/v/o and the MLP), never the LM head: adapting all of them
 # is what lets LoRA match full fine-tuning (QLoRA, Dettmers et al. 2023, sec. 4), and peft's "all-linear"
 # finds them in any architecture, so no per-model module names live here.
 LORA_TARGET_MODULES = "all-linear"
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run stops before saving a broken checkpoint."""
 
 
 @dataclass(frozen=True)
@@ -97,32 +98,8 @@ class FinetuneResult:
 
 
 def _loss_watch():
-    """A callback that logs each step's loss and stops the run when it is not finite.
-
-    With ``logging_steps=1`` and ``logging_nan_inf_filter=False`` every step's loss reaches ``on_log``
-    (transformers would otherwise hide a NaN step behind the average of earlier ones). Raising there
-    comes before the checkpoint of that step is written, so a resume starts from weights that were finite.
-    """
-    from transformers import TrainerCallback
-
-    class LossWatch(TrainerCallback):
-        tokens = 0  # non-padding tokens trained on in this process (TRL's running count)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            logs = logs or {}
-            if "num_tokens" in logs:
-                self.tokens = int(logs["num_tokens"])
-            if "loss" not in logs:
-                return
-            loss = float(logs["loss"])
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"training loss is {loss} at step {state.global_step}; lower the learning rate "
-                    "(and check the data for empty or extreme records)"
-                )
-            logger.info("step %d/%d  loss %.4f", state.global_step, state.max_steps, loss)
-
-    return LossWatch()
+    """The shared loss watch (:func:`pluralrm.training_runs.loss_watch`), logging to this module."""
+    return loss_watch(logger)
 
 
 def _run_identity(fingerprint: str, digest: str, config: FinetuneConfig) -> dict[str, Any]:
@@ -131,76 +108,6 @@ def _run_identity(fingerprint: str, digest: str, config: FinetuneConfig) -> dict
         "base_fingerprint": fingerprint,
         "data_sha256": digest,
         "config": asdict(config),
-    }
-
-
-def _checkpoint_to_resume(checkpoints: Path, identity: dict[str, Any]) -> str | None:
-    """The last checkpoint of an unfinished run of the same data, model and config, if there is one."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    if not checkpoints.is_dir():
-        return None
-    last = get_last_checkpoint(str(checkpoints))
-    if last is None:
-        return None
-    run_file = checkpoints / RUN_FILE
-    previous = json.loads(run_file.read_text()) if run_file.exists() else None
-    if previous != identity:
-        raise ValueError(
-            f"{checkpoints} holds checkpoints of a different run (other data, model or settings); "
-            "use a new output directory, or delete that folder to start over"
-        )
-    return last
-
-
-def _replace_dir(build: Path, target: Path) -> None:
-    """Move a fully written directory into place; a reader sees the old one or the new one, never half."""
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-        target.rename(old / target.name)
-    build.rename(target)
-    if old is not None:
-        shutil.rmtree(old)
-
-
-@contextmanager
-def _quiet_progress_bars() -> Iterator[None]:
-    """Silence the tqdm bars of ``datasets`` (tokenizing) and transformers (saving), then restore them.
-
-    The library reports through ``logging`` (one line per step); a bar per preprocessing pass would only
-    interleave with those lines on stderr.
-    """
-    import datasets.utils as datasets_utils
-    from transformers.utils import logging as transformers_logging
-
-    datasets_on = not datasets_utils.are_progress_bars_disabled()
-    transformers_on = transformers_logging.is_progress_bar_enabled()
-    datasets_utils.disable_progress_bars()
-    transformers_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if datasets_on:
-            datasets_utils.enable_progress_bars()
-        if transformers_on:
-            transformers_logging.enable_progress_bar()
-
-
-def _versions() -> dict[str, str]:
-    import peft
-    import torch
-    import transformers
-    import trl
-
-    import pluralrm
-
-    return {
-        "pluralrm": pluralrm.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "trl": trl.__version__,
-        "peft": peft.__version__,
     }
 
 
@@ -282,12 +189,12 @@ def _save_models(trainer: Any, out: Path) -> tuple[Path, Path]:
     adapter_dir, merged_dir = out / "adapter", out / "merged"
     build = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out))
     trainer.model.save_pretrained(build)
-    _replace_dir(build, adapter_dir)
+    replace_dir(build, adapter_dir)
     merged = trainer.model.merge_and_unload()  # W + (alpha / r) B A, a plain transformers model again
     build = Path(tempfile.mkdtemp(prefix=".merged.", dir=out))
     merged.save_pretrained(build)
     trainer.processing_class.save_pretrained(build)
-    _replace_dir(build, merged_dir)
+    replace_dir(build, merged_dir)
     return adapter_dir, merged_dir
 
 
@@ -331,9 +238,9 @@ def finetune_sft(
     device = resolve_device(config.device)
     source, fingerprint, revision = _resolve(model)
     identity = _run_identity(fingerprint or f"hub:{source}", digest, config)
-    resume = _checkpoint_to_resume(checkpoints, identity)
+    resume = checkpoint_to_resume(checkpoints, identity)
     watch = _loss_watch()
-    with _quiet_progress_bars():
+    with quiet_progress_bars():
         trainer = _make_trainer(examples, source, revision, config, checkpoints, device, watch)
         n_records = len(trainer.train_dataset)
         if n_records < len(examples):
@@ -372,7 +279,7 @@ def finetune_sft(
         "lora_target_modules": LORA_TARGET_MODULES,
         "device": device,
         "train": train,
-        "versions": _versions(),
+        "versions": training_versions(),
     }
     write_json(out / METADATA_FILE, metadata)
     shutil.rmtree(checkpoints)  # the run is complete: the adapter holds what the checkpoints did
