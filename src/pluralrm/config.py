@@ -159,6 +159,43 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class CustomizeConfig:
+    """How a reward model's backbone is fine-tuned (``pluralrm customize``: general RM, then domain RM).
+
+    The DSP reference trains LLaMA-7B with lr 1e-6 (general) / 1e-7 (domain) for one epoch; models of
+    pluralrm's test sizes (22M-135M parameters) need far larger steps, hence these defaults.
+    """
+
+    epochs: int = _setting(1, "Passes over the training pairs.")
+    learning_rate: float = _setting(2e-5, "Peak AdamW learning rate (linear decay after a 5% warm-up).")
+    batch_size: int = _setting(8, "Pairs per forward pass (each pair is two texts).")
+    gradient_accumulation: int = _setting(1, "Forward passes per optimizer step (effective batch: product).")
+    max_length: int = _setting(512, "Tokens per text; longer texts lose their beginning (as in featurize).")
+    imitation: float = _setting(
+        0.0, "Weight of the language-modelling loss on the chosen response (causal backbones only; 0 = off)."
+    )
+    enrichment: float = _setting(
+        0.0, "General pairs mixed into the training pairs, as a multiple of their number (0 = none)."
+    )
+    lora: bool = _setting(False, "Train a LoRA adapter (merged into the saved model) instead of every weight.")
+    lora_r: int = _setting(16, "LoRA rank of the update to each linear layer.")
+    lora_alpha: int = _setting(32, "LoRA scale: the update is multiplied by lora_alpha / lora_r.")
+    lora_dropout: float = _setting(0.05, "Dropout on the LoRA branch's input during training.")
+    validation_fraction: float = _setting(
+        0.1, "Share of the training prompts held out to report a validation accuracy (0 = none)."
+    )
+    eval_steps: int = _setting(0, "Validate every this many optimizer steps (0: at the end of each epoch).")
+    save_steps: int = _setting(50, "Checkpoint every this many optimizer steps (a killed run resumes there).")
+    gradient_checkpointing: bool = _setting(False, "Recompute activations in the backward pass (less memory).")
+    group_by_length: bool = _setting(True, "Batch pairs of similar length together (less padding).")
+    seed: int = _setting(0, "Seed of the head initialization, data order, splits and dropout.")
+    device: str = _setting("auto", "auto, cpu or cuda (auto: cuda when available).")
+    dtype: str = _setting(
+        "auto", "auto, float32 or bfloat16 (auto: bf16 on CUDA; on CPU only where measured faster)."
+    )
+
+
+@dataclass(frozen=True)
 class AnalyzeConfig:
     """How a rewarded many-responses file is analysed."""
 
@@ -178,6 +215,7 @@ SELECT = SelectConfig()
 ANALYZE = AnalyzeConfig()
 GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
+CUSTOMIZE = CustomizeConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
@@ -203,6 +241,7 @@ def help_of(config: type, name: str) -> str:
 __all__ = [
     "ADAPT",
     "ANALYZE",
+    "CUSTOMIZE",
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
     "FEATURIZE",
@@ -212,6 +251,7 @@ __all__ = [
     "SERVE",
     "AdaptConfig",
     "AnalyzeConfig",
+    "CustomizeConfig",
     "DecomposeConfig",
     "FeaturizeConfig",
     "FinetuneConfig",
