@@ -207,6 +207,26 @@ class AnalyzeConfig:
     seed: int = _setting(0, "Seed of the bootstrap resamples.")
 
 
+@dataclass(frozen=True)
+class LabelConfig:
+    """How the labelling web app hands out pairs, limits requests and keeps sessions (``pluralrm label``)."""
+
+    host: str = _setting("127.0.0.1", "Address the labelling page listens on (loopback by default).")
+    port: int = _setting(8010, "Port the labelling page listens on.")
+    labels_per_pair: int = _setting(
+        2, "Labellers each pair goes to (a pair is finished before a new one is started, so κ is measurable)."
+    )
+    budget: int | None = _setting(None, "Most human labels in all, skips not counted (default: no limit).")
+    reserve_seconds: float = _setting(
+        900.0, "How long a pair shown to a labeller stays reserved for them before others may take its place."
+    )
+    max_body_bytes: int = _setting(64 * 1024, "Largest request body accepted (larger: HTTP 413).")
+    session_hours: float = _setting(12.0, "How long a browser sign-in lasts.")
+    tags: tuple[str, ...] = _setting(
+        ("helpful", "correct", "clear", "safe", "concise"), "Reason tags a labeller may tick."
+    )
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
@@ -216,6 +236,7 @@ ANALYZE = AnalyzeConfig()
 GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
 CUSTOMIZE = CustomizeConfig()
+LABEL = LabelConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
