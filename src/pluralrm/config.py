@@ -227,6 +227,43 @@ class LabelConfig:
     )
 
 
+@dataclass(frozen=True)
+class CollectConfig:
+    """How ``pluralrm collect`` builds preference data: prompts → responses → filtering (Hu et al. 2024)."""
+
+    dedup_threshold: float = _setting(
+        0.95, "Prompts: drop a prompt whose embedding cosine to a kept one is at least this (1 = exact only)."
+    )
+    max_prompts: int | None = _setting(None, "Prompts: keep at most this many, spread over clusters.")
+    n_clusters: int = _setting(8, "Prompts: k-means clusters the --max-prompts selection covers evenly.")
+    expand: int = _setting(0, "Prompts: new prompts a local LM writes from examples (self-instruct).")
+    n: int = _setting(4, "Responses: responses per prompt from each generator setting.")
+    temperatures: tuple[float, ...] = _setting((0.8,), "Responses: sampling temperatures, comma-separated.")
+    max_new_tokens: int = _setting(256, "Responses: longest response in tokens (longer: 'truncated').")
+    min_chars: int = _setting(2, "Filter: responses shorter than this (stripped) are 'empty'.")
+    ngram: int = _setting(4, "Filter: word n-gram length of the repetition rule.")
+    max_repeated: float = _setting(
+        0.3, "Filter: drop a response when this share of its word n-grams are repeats."
+    )
+    min_stopwords: float = _setting(
+        0.08, "Filter: English stop-word share below which a response of 12+ words is 'wrong language'."
+    )
+    near_identical: float = _setting(
+        0.9, "Filter: drop a pair whose two responses' character similarity is at least this."
+    )
+    pairs_per_prompt: int = _setting(4, "Filter: most pairs made from one prompt's surviving responses.")
+    ai_fraction: float = _setting(
+        0.5, "Filter: share of pairs, largest reward margin first, that the AI judge labels."
+    )
+    ai_margin: float | None = _setting(
+        None, "Filter: AI-label every pair with |reward margin| at least this (instead of --ai-fraction)."
+    )
+    label_budget: int | None = _setting(
+        None, "Filter: most pairs sent to people, most uncertain first (default: all the rest)."
+    )
+    seed: int = _setting(0, "Seed of sampling, clustering and pair choice.")
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
@@ -237,6 +274,7 @@ GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
 CUSTOMIZE = CustomizeConfig()
 LABEL = LabelConfig()
+COLLECT = CollectConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
@@ -262,6 +300,7 @@ def help_of(config: type, name: str) -> str:
 __all__ = [
     "ADAPT",
     "ANALYZE",
+    "COLLECT",
     "CUSTOMIZE",
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
@@ -272,6 +311,7 @@ __all__ = [
     "SERVE",
     "AdaptConfig",
     "AnalyzeConfig",
+    "CollectConfig",
     "CustomizeConfig",
     "DecomposeConfig",
     "FeaturizeConfig",
