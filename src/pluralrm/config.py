@@ -177,7 +177,9 @@ class CustomizeConfig:
     enrichment: float = _setting(
         0.0, "General pairs mixed into the training pairs, as a multiple of their number (0 = none)."
     )
-    lora: bool = _setting(False, "Train a LoRA adapter (merged into the saved model) instead of every weight.")
+    lora: bool = _setting(
+        False, "Train a LoRA adapter (merged into the saved model) instead of every weight."
+    )
     lora_r: int = _setting(16, "LoRA rank of the update to each linear layer.")
     lora_alpha: int = _setting(32, "LoRA scale: the update is multiplied by lora_alpha / lora_r.")
     lora_dropout: float = _setting(0.05, "Dropout on the LoRA branch's input during training.")
@@ -186,7 +188,9 @@ class CustomizeConfig:
     )
     eval_steps: int = _setting(0, "Validate every this many optimizer steps (0: at the end of each epoch).")
     save_steps: int = _setting(50, "Checkpoint every this many optimizer steps (a killed run resumes there).")
-    gradient_checkpointing: bool = _setting(False, "Recompute activations in the backward pass (less memory).")
+    gradient_checkpointing: bool = _setting(
+        False, "Recompute activations in the backward pass (less memory)."
+    )
     group_by_length: bool = _setting(True, "Batch pairs of similar length together (less padding).")
     seed: int = _setting(0, "Seed of the head initialization, data order, splits and dropout.")
     device: str = _setting("auto", "auto, cpu or cuda (auto: cuda when available).")
