@@ -268,6 +268,23 @@ class CollectConfig:
     seed: int = _setting(0, "Seed of sampling, clustering and pair choice.")
 
 
+@dataclass(frozen=True)
+class EngineConfig:
+    """Where batch featurization, scoring and PCA sums run: this process, or a Ray cluster (docs/scale.md)."""
+
+    engine: str = _setting("local", "local (this process, the default) or ray (Ray Data + backbone actors).")
+    address: str | None = _setting(
+        None, "Ray cluster to join: auto, ray://host:10001 (default: start Ray on this machine)."
+    )
+    num_workers: int = _setting(1, "Ray: backbone-holding actors (one per GPU, or per group of CPUs).")
+    gpus_per_worker: float = _setting(0.0, "Ray: GPUs each actor reserves (1 on a GPU node; 0 on CPU).")
+    cpus_per_worker: float = _setting(1.0, "Ray: CPUs each actor reserves (its torch threads).")
+    rows_per_batch: int = _setting(
+        512, "Ray: texts handed to an actor at once (it length-sorts them into forward passes)."
+    )
+    shard_rows: int = _setting(65_536, "Ray decompose: pairs each shard actor holds (its share of D).")
+
+
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
@@ -278,6 +295,7 @@ GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
 CUSTOMIZE = CustomizeConfig()
 LABEL = LabelConfig()
+ENGINE = EngineConfig()
 COLLECT = CollectConfig()
 # The demo keeps fewer heads: its built-in data has six known attributes, and 16 heads are easier to read.
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
@@ -308,6 +326,7 @@ __all__ = [
     "CUSTOMIZE",
     "DECOMPOSE",
     "DEMO_DECOMPOSE",
+    "ENGINE",
     "FEATURIZE",
     "FINETUNE",
     "GENERATE",
@@ -318,6 +337,7 @@ __all__ = [
     "CollectConfig",
     "CustomizeConfig",
     "DecomposeConfig",
+    "EngineConfig",
     "FeaturizeConfig",
     "FinetuneConfig",
     "GenerateConfig",
