@@ -47,7 +47,8 @@ from pluralrm.data.records import Prompt
 
 logger = logging.getLogger(__name__)
 
-Pooling = Literal["last", "mean"]
+Pooling = Literal["last", "mean", "pooler"]
+POOLINGS = ("last", "mean", "pooler")
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,12 @@ class FeatureSpec:
 
     Attributes
     ----------
-    pooling : {"last", "mean"}
+    pooling : {"last", "mean", "pooler"}
         ``"last"``: hidden state of the last real token (causal LMs); ``"mean"``: mean over real tokens
-        (encoders).
+        (encoders); ``"pooler"``: the encoder's own pooler output (BERT's dense + tanh over ``[CLS]``),
+        which is what a BERT-style ``ForSequenceClassification`` head reads — so a fine-tuned reward model
+        of that kind is a linear head on these features (:mod:`pluralrm.rewards.sequence_classifier`).
+        Only at the final layer.
     layer : int
         Index into the hidden states: 0 is the embedding output, ``num_layers`` (or -1) the final layer.
     normalize : bool
@@ -70,8 +74,8 @@ class FeatureSpec:
     normalize: bool = False
 
     def __post_init__(self) -> None:
-        if self.pooling not in ("last", "mean"):
-            raise ValueError(f"pooling must be 'last' or 'mean', got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
 
 
 def default_spec(kind: str) -> FeatureSpec:
@@ -152,6 +156,8 @@ class Featurizer:
         self.flush_every = flush_every
         self.show_progress = show_progress
         self.share_prompts = share_prompts
+        if self.spec.pooling == "pooler":
+            self._check_pooler(self.spec)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -183,6 +189,9 @@ class Featurizer:
     ) -> dict[FeatureSpec, np.ndarray]:
         """:meth:`encode_specs`; ``prompt_of`` (text → prompt) lets texts of one prompt share its pass."""
         requested = list(specs)
+        for spec in requested:
+            if spec.pooling == "pooler":
+                self._check_pooler(spec)
         canonical = {spec: self._canonical(spec) for spec in requested}  # layer -1 and n are one namespace
         specs = list(dict.fromkeys(canonical.values()))
         unique = list(dict.fromkeys(texts))
@@ -209,6 +218,16 @@ class Featurizer:
         return self.backbone.hidden_size
 
     # --- internals -------------------------------------------------------------------------------
+
+    def _check_pooler(self, spec: FeatureSpec) -> None:
+        """``pooler`` needs an encoder that has a pooler, read at its final layer."""
+        if getattr(self.backbone.model, "pooler", None) is None:
+            raise ValueError(
+                f"pooling 'pooler' needs an encoder with a pooler layer (BERT-style); {self.backbone.name!r} "
+                "has none: use 'last' or 'mean'"
+            )
+        if self._canonical(spec).layer != self.backbone.num_layers:
+            raise ValueError("pooling 'pooler' reads the final layer only; use layer -1")
 
     def _canonical(self, spec: FeatureSpec) -> FeatureSpec:
         """The spec with its layer as a non-negative index, after checking the range."""
@@ -256,8 +275,10 @@ class Featurizer:
                     }
         out = {}
         for spec in specs:
-            hidden = hidden_by_layer[spec.layer]
-            pooled = pool_hidden(hidden, attention_mask, spec.pooling)
+            if spec.pooling == "pooler":
+                pooled = output.pooler_output.float()
+            else:
+                pooled = pool_hidden(hidden_by_layer[spec.layer], attention_mask, spec.pooling)
             if spec.normalize:
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
             out[spec] = pooled.cpu().numpy()

@@ -18,7 +18,9 @@ from pluralrm.paths import cache_root
 
 # Files that define a model's behaviour; READMEs, licences and the like do not change a feature.
 _DEFINING_SUFFIXES = (".safetensors", ".bin", ".gguf", ".json", ".txt", ".model", ".jinja", ".py")
-_IGNORED_NAMES = {"README.md", "modules.json", "data_config.json"}
+# pluralrm_customize.json is a fine-tuned reward model's provenance (stages, data, scores); it never changes
+# what the weights compute, and must not invalidate the features it records.
+_IGNORED_NAMES = {"README.md", "modules.json", "data_config.json", "pluralrm_customize.json"}
 
 
 def _file_digest(path: Path) -> str:

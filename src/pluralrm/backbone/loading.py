@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -173,7 +176,9 @@ def detect_kind(config: Any) -> BackboneKind:
     architectures = getattr(config, "architectures", None) or []
     if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):
         return "causal"
-    if architectures:
+    # A reward model saved as ``LlamaForSequenceClassification`` is still a causal backbone: decide those
+    # by model type, like configs without architectures.
+    if architectures and not all(a.endswith("ForSequenceClassification") for a in architectures):
         return "encoder"
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
@@ -219,6 +224,37 @@ def _hub_commit(repo_id: str, revision: str | None) -> str:
     return Path(path).parent.name
 
 
+_HEAD_KEYS = re.compile(
+    r"^(score\.weight|classifier\.(weight|bias)|lm_head\.weight)\s*\|\s*(UNEXPECTED|MISSING)", re.MULTILINE
+)
+_REPORT_ROWS = re.compile(r"^\S+\s*\|\s*(UNEXPECTED|MISSING|MISMATCH|CONVERSION)", re.MULTILINE)
+
+
+@contextmanager
+def quiet_reward_head_report() -> Iterator[None]:
+    """Hide transformers' load report when the only keys it lists are a model's output heads.
+
+    Reading a ``ForSequenceClassification`` reward model as a backbone (``featurize --backbone DIR``) leaves
+    its ``score``/``classifier`` head unused, and a reward model built on a base LM starts with a new head
+    and without the LM head: all on purpose. Any other key in the report still shows.
+    """
+
+    class HeadOnly(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            message = record.getMessage()
+            if "LOAD REPORT" not in message:
+                return True
+            return len(_HEAD_KEYS.findall(message)) != len(_REPORT_ROWS.findall(message))
+
+    target = logging.getLogger("transformers.modeling_utils")
+    head_only = HeadOnly()
+    target.addFilter(head_only)
+    try:
+        yield
+    finally:
+        target.removeFilter(head_only)
+
+
 def load_backbone(
     name_or_path: str,
     *,
@@ -248,7 +284,8 @@ def load_backbone(
     try:
         config = AutoConfig.from_pretrained(source, revision=revision)
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
-        model = AutoModel.from_pretrained(source, revision=revision, dtype=torch_dtype(dtype))
+        with quiet_reward_head_report():
+            model = AutoModel.from_pretrained(source, revision=revision, dtype=torch_dtype(dtype))
     except OSError as error:
         raise BackboneNotFoundError(
             f"could not load backbone {name_or_path!r}: {error}. Without network access only local "

@@ -323,6 +323,9 @@ class RewardModel:
     def from_pretrained(cls, directory: str | Path, *, namespace: dict | None = None) -> RewardModel:
         """Load a saved model; with ``namespace`` (of the features you will score), refuse a mismatch.
 
+        A reward model fine-tuned by ``pluralrm customize`` (a transformers directory) loads too, as its
+        reward head over the features it reads (:mod:`pluralrm.rewards.sequence_classifier`).
+
         Raises
         ------
         FileNotFoundError
@@ -331,6 +334,16 @@ class RewardModel:
             A file is damaged or the two files disagree; the message names the file and the problem.
         """
         directory = Path(directory)
+        from pluralrm.rewards.sequence_classifier import (
+            is_customized_reward_model,
+            reward_model_from_classifier,
+        )
+
+        if is_customized_reward_model(directory):  # a fine-tuned ForSequenceClassification directory
+            model = reward_model_from_classifier(directory)
+            if namespace is not None:
+                model.check_namespace(namespace, what=str(directory))
+            return model
         for name in (CONFIG_FILE, HEADS_FILE):
             if not (directory / name).exists():
                 raise FileNotFoundError(f"{directory}: missing {name}; not a pluralrm reward model directory")
