@@ -8,6 +8,7 @@ from pluralrm.cli import (
     core,  # noqa: F401
     finetune,  # noqa: F401
     generate,  # noqa: F401
+    label,  # noqa: F401
     personal,  # noqa: F401
     select,  # noqa: F401
     serving,  # noqa: F401
