@@ -16,6 +16,7 @@ from pluralrm.config import (
     FEATURIZE,
     FINETUNE,
     GENERATE,
+    LABEL,
     SELECT,
     SERVE,
     AdaptConfig,
@@ -38,15 +39,18 @@ CONFIGS_OF_VERB = {
     "select": [SELECT, FEATURIZE],
     "generate": [GENERATE],
     "analyze": [ANALYZE, FEATURIZE],
+    "label serve": [LABEL],
 }
 
 
-def _commands():
-    group = typer.main.get_command(app)
+def _commands(group=None, prefix=""):
+    """Every leaf command, sub-commands of a group named with spaces ("label serve")."""
+    group = group or typer.main.get_command(app)
     for name, command in group.commands.items():
         if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
             continue
-        yield name, command
+        yield prefix + name, command
 
 
 @pytest.mark.parametrize(("verb", "command"), list(_commands()))
