@@ -1,0 +1,100 @@
+"""Several labellers at once against a real uvicorn server: no label lost, none counted twice."""
+
+from __future__ import annotations
+
+import random
+import socket
+import threading
+import time
+from collections import Counter
+
+import httpx
+import pytest
+import uvicorn
+
+from pluralrm.collect.label_app import create_label_app
+from pluralrm.collect.label_io import PairToLabel
+from pluralrm.collect.label_store import LabelStore
+
+N_PAIRS = 24
+N_LABELLERS = 6
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A uvicorn server on a free loopback port in a thread, with the store behind it."""
+    store = LabelStore.of_project(tmp_path / "project")
+    store.import_pairs([PairToLabel(f"p{i:02d}", f"prompt {i}", f"A{i}", f"B{i}") for i in range(N_PAIRS)])
+    tokens = {f"l{i}": store.add_labeller(f"l{i}") for i in range(N_LABELLERS)}
+    port = _free_port()
+    config = uvicorn.Config(create_label_app(store), host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the labelling server did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", store, tokens
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def _labeller(url: str, token: str, seed: int, start: threading.Barrier, log: list, errors: list) -> None:
+    """Label until nothing is left; every third pair is answered twice (the second answer must win)."""
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            start.wait()
+            while True:
+                shown = client.get("/api/next")
+                if shown.status_code == 204:
+                    return
+                shown.raise_for_status()
+                pair_id = shown.json()["pair_id"]
+                answers = [rng.choice(["1", "2", "tie"]) for _ in range(2 if rng.random() < 1 / 3 else 1)]
+                for choice in answers:
+                    posted = client.post(
+                        "/api/labels", json={"pair_id": pair_id, "choice": choice, "seconds": 1}
+                    )
+                    assert posted.json() == {"ok": True}, posted.text
+                log.append((pair_id, shown.json()["response_1"], answers))
+    except Exception as error:  # reported by the test, with the labeller's name
+        errors.append(f"{token[:6]}…: {error!r}")
+
+
+def test_concurrent_labellers_lose_no_label_and_double_count_none(server):
+    url, store, tokens = server
+    start = threading.Barrier(N_LABELLERS)
+    logs = {name: [] for name in tokens}
+    errors: list[str] = []
+    threads = [
+        threading.Thread(target=_labeller, args=(url, token, i, start, logs[name], errors))
+        for i, (name, token) in enumerate(tokens.items())
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    labels = store.labels()
+    # Every pair went to exactly two labellers: nobody's label was dropped, none was counted twice.
+    assert Counter(label.pair_id for label in labels) == {f"p{i:02d}": 2 for i in range(N_PAIRS)}
+    assert len({(label.labeller, label.pair_id) for label in labels}) == len(labels) == 2 * N_PAIRS
+    stored = {(label.labeller, label.pair_id): label for label in labels}
+    for name, log in logs.items():
+        assert {(name, pair_id) for pair_id, _, _ in log} == {key for key in stored if key[0] == name}
+        for pair_id, first_text, answers in log:
+            label = stored[(name, pair_id)]
+            last = answers[-1]
+            expected = last if last == "tie" else "a" if (last == "1") == first_text.startswith("A") else "b"
+            assert label.choice == expected, (name, pair_id)
+            assert label.revisions == len(answers) - 1
