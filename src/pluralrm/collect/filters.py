@@ -295,10 +295,12 @@ JUDGE_PROMPT = (
 )
 
 
-def _prompt_text(prompt: Any) -> str:
+def render_prompt(prompt: Any) -> str:
+    """A prompt as one string: itself, or a conversation's turns as ``role: content`` lines (what a judge
+    and a labeller read; the pairs file's ``prompt`` is always a string)."""
     if isinstance(prompt, str):
         return prompt
-    return "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
+    return "\n\n".join(f"{m['role']}: {m['content']}" for m in prompt)
 
 
 def parse_verdict(text: str) -> Label | None:
@@ -336,7 +338,7 @@ class LMJudge:
     def _ask(self, prompt: Any, first: str, second: str) -> Label | None:
         from pluralrm.generate.sampling import SamplingParams
 
-        content = JUDGE_PROMPT.format(prompt=_prompt_text(prompt), a=first, b=second)
+        content = JUDGE_PROMPT.format(prompt=render_prompt(prompt), a=first, b=second)
         params = SamplingParams(n=1, temperature=0.0, max_new_tokens=4, seed=0)
         [completion] = self.generator.complete([{"role": "user", "content": content}], params, 0)[:1]
         return parse_verdict(completion.text)
