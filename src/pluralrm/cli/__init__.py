@@ -5,6 +5,7 @@ Verbs live in small modules by what they work on; importing them registers them 
 
 from pluralrm.cli import (
     analyze,  # noqa: F401  (importing a module registers its verbs)
+    collect,  # noqa: F401
     core,  # noqa: F401
     finetune,  # noqa: F401
     generate,  # noqa: F401
