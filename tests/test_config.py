@@ -11,6 +11,7 @@ from pluralrm.cli import app
 from pluralrm.config import (
     ADAPT,
     ANALYZE,
+    COLLECT,
     DECOMPOSE,
     DEMO_DECOMPOSE,
     FEATURIZE,
@@ -40,6 +41,10 @@ CONFIGS_OF_VERB = {
     "generate": [GENERATE],
     "analyze": [ANALYZE, FEATURIZE],
     "label serve": [LABEL],
+    "collect prompts": [COLLECT, FEATURIZE],
+    "collect responses": [COLLECT],
+    "collect filter": [COLLECT],
+    "collect all": [COLLECT, FEATURIZE],
 }
 
 
