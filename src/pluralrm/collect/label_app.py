@@ -41,7 +41,8 @@ _HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: under no-referrer Chromium sends "Origin: null" on form posts.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -322,7 +323,8 @@ def project_stats(store: LabelStore) -> dict:
     counts = agreement.choice_counts(labels)
     labelled = {label.pair_id for label in labels if label.choice in agreement.JUDGMENTS}
     ai = {pair.pair_id: pair.ai_label for pair in pairs}
-    names = [labeller.name for labeller in store.labellers()]
+    # Admins appear only once they label (most never do; a row of zeros would read as a lazy labeller).
+    names = [who.name for who in store.labellers() if not who.is_admin or who.name in counts]
     return {
         "pairs": len(pairs),
         "pairs_labelled": len(labelled),

@@ -55,4 +55,5 @@
       send(choice);
     }
   });
+  form.dataset.ready = "1"; // keys work from now on (the browser test waits for this)
 })();
