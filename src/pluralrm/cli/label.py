@@ -79,7 +79,10 @@ def import_pairs(
         added, present = _store(project_dir).import_pairs(read_pairs(pairs), source=str(pairs))
     except (OSError, ValueError) as error:
         raise fail(str(error)) from None
-    console.print(f"[green]imported[/] {added} new pairs from {pairs} ({present} already in the project)")
+    console.print(
+        f"[green]imported[/] {added} new pairs from {pairs} ({present} already in the project)",
+        soft_wrap=True,
+    )
 
 
 def _label_option(name: str) -> typer.models.OptionInfo:
@@ -124,7 +127,9 @@ def serve(
         console.print(
             f"[yellow]no labellers yet[/]: add one with `pluralrm label users add {project_dir} NAME`"
         )
-    console.print(f"labelling {len(store.pairs())} pairs at http://{host}:{port}/ (store: {store.path})")
+    console.print(
+        f"labelling {len(store.pairs())} pairs at http://{host}:{port}/ (store: {store.path})", soft_wrap=True
+    )
     uvicorn.run(
         create_label_app(store, config), host=host, port=port, log_level="info" if verbose else "warning"
     )
