@@ -7,6 +7,7 @@ from pluralrm.cli import (
     analyze,  # noqa: F401  (importing a module registers its verbs)
     collect,  # noqa: F401
     core,  # noqa: F401
+    customize,  # noqa: F401
     finetune,  # noqa: F401
     generate,  # noqa: F401
     label,  # noqa: F401
