@@ -206,10 +206,14 @@ def test_cli_stages_and_errors(tmp_path, sources):
     assert result.exit_code == 2 and "run `pluralrm collect responses` first" in result.output
     wide = tmp_path / "gen.jsonl"
     rows = [
-        {"id": str(i), "prompt": f"Tell me about {t}.", "response_1": f"{t} is a fine subject to read about.",
-         "response_2": f"Here is everything about {t}, in short sentences, for you."}
+        {
+            "id": str(i),
+            "prompt": f"Tell me about {t}.",
+            "response_1": f"{t} is a fine subject to read about.",
+            "response_2": f"Here is everything about {t}, in short sentences, for you.",
+        }
         for i, t in enumerate(TOPICS)
-    ]  # fmt: skip
+    ]
     wide.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert runner.invoke(app, ["collect", "prompts", str(project), str(sources), "--no-embed"]).exit_code == 0
     result = runner.invoke(app, ["collect", "responses", str(project), "--from-wide", str(wide)])

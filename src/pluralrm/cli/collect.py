@@ -102,9 +102,15 @@ def _prompts(
 
         generator = make_generator(replace(GENERATE, model=expand_model))
     run_prompts(
-        project, sources, featurizer=featurizer, generator=generator, limit=limit,
-        skip_invalid=skip_invalid, config=config, force=force,
-    )  # fmt: skip
+        project,
+        sources,
+        featurizer=featurizer,
+        generator=generator,
+        limit=limit,
+        skip_invalid=skip_invalid,
+        config=config,
+        force=force,
+    )
 
 
 @collect_app.command("prompts")
@@ -279,10 +285,18 @@ def filter_(
     """
     setup_logging(verbose)
     config = replace(
-        COLLECT, min_chars=min_chars, ngram=ngram, max_repeated=max_repeated, min_stopwords=min_stopwords,
-        near_identical=near_identical, pairs_per_prompt=pairs_per_prompt, ai_fraction=ai_fraction,
-        ai_margin=ai_margin, label_budget=label_budget, seed=seed,
-    )  # fmt: skip
+        COLLECT,
+        min_chars=min_chars,
+        ngram=ngram,
+        max_repeated=max_repeated,
+        min_stopwords=min_stopwords,
+        near_identical=near_identical,
+        pairs_per_prompt=pairs_per_prompt,
+        ai_fraction=ai_fraction,
+        ai_margin=ai_margin,
+        label_budget=label_budget,
+        seed=seed,
+    )
     try:
         with timed("filter"):
             _filter(project, judge, head, lm_judge_url, lm_judge_model, config, force)
@@ -323,9 +337,14 @@ def all_stages(
 
     setup_logging(verbose)
     config = replace(
-        COLLECT, max_prompts=max_prompts, n=n, max_new_tokens=max_new_tokens, ai_fraction=ai_fraction,
-        label_budget=label_budget, seed=seed,
-    )  # fmt: skip
+        COLLECT,
+        max_prompts=max_prompts,
+        n=n,
+        max_new_tokens=max_new_tokens,
+        ai_fraction=ai_fraction,
+        label_budget=label_budget,
+        seed=seed,
+    )
     try:
         with timed("collect"):
             _prompts(
