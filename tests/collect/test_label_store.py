@@ -126,6 +126,23 @@ def test_reservation_spreads_concurrent_labellers_and_expires(store):
     assert store.next_for(c, labels_per_pair=1, budget=None, reserve_seconds=-1)[0] is not None
 
 
+def test_a_lapsed_reservation_of_a_pair_filled_meanwhile_is_taken_back(store):
+    store.import_pairs(_pairs(2))
+    a, b = (store.labeller_for_token(store.add_labeller(n)) for n in ("a", "b"))
+    first, _ = store.next_for(a, labels_per_pair=1, budget=None, reserve_seconds=900)
+    # a's reservation has lapsed (reserve_seconds=-1): b gets the same pair and labels it.
+    again, _ = store.next_for(b, labels_per_pair=1, budget=None, reserve_seconds=-1)
+    assert again.pair_id == first.pair_id
+    store.record_label(b, again.pair_id, "1", seconds=1.0)
+    # a comes back: the full pair is taken back and the other one handed out instead.
+    later, _ = store.next_for(a, labels_per_pair=1, budget=None, reserve_seconds=-1)
+    assert later.pair_id != first.pair_id
+    with pytest.raises(LabelError, match="was not shown to a"):
+        store.record_label(a, first.pair_id, "2", seconds=1.0)
+    # A lapsed reservation of a pair with room left is kept (same pair, same order).
+    assert store.next_for(a, labels_per_pair=1, budget=None, reserve_seconds=-1)[0] == later
+
+
 def test_relabelling_changes_the_label_and_never_counts_twice(store):
     store.import_pairs(_pairs(1))
     a = store.labeller_for_token(store.add_labeller("a"))

@@ -236,13 +236,26 @@ class LabelStore(SQLiteFile):
     ) -> tuple[Shown | None, Progress]:
         """The pair this labeller should answer now (their unanswered one first), and their progress."""
         now = time.time()
+        live_after = now - reserve_seconds
         with self._transaction() as connection:
             pending = connection.execute(
-                "SELECT pair_id FROM shown WHERE labeller_id = ? AND choice IS NULL ORDER BY shown_at",
+                "SELECT pair_id, shown_at FROM shown WHERE labeller_id = ? AND choice IS NULL "
+                "ORDER BY shown_at",
                 (labeller.id,),
             ).fetchone()
+            if pending is not None and pending[1] <= live_after:
+                # The reservation lapsed, so others may have filled the pair (or the budget) meanwhile: keep
+                # it only while there is still room, else take it back and hand out another.
+                states, used = self._states(connection, labeller, live_after)
+                filled = next(state.filled for state in states if state.pair_id == pending[0])
+                left = budget_left(budget, used)
+                if filled >= labels_per_pair or (left is not None and left <= 0):
+                    connection.execute(
+                        "DELETE FROM shown WHERE labeller_id = ? AND pair_id = ?", (labeller.id, pending[0])
+                    )
+                    pending = None
             if pending is None:
-                states, used = self._states(connection, labeller, now - reserve_seconds)
+                states, used = self._states(connection, labeller, live_after)
                 chosen = next_pair(
                     states, labels_per_pair=labels_per_pair, budget_left=budget_left(budget, used)
                 )
@@ -258,7 +271,7 @@ class LabelStore(SQLiteFile):
                     "UPDATE shown SET shown_at = ? WHERE labeller_id = ? AND pair_id = ?",
                     (now, labeller.id, chosen),
                 )
-            states, used = self._states(connection, labeller, now - reserve_seconds)
+            states, used = self._states(connection, labeller, live_after)
             rest = remaining_for(
                 states, labels_per_pair=labels_per_pair, budget_left=budget_left(budget, used)
             )
