@@ -234,3 +234,21 @@ def test_static_script_is_served(client):
     assert response.status_code == 200 and "X-CSRF-Token" in response.text
     assert response.headers["content-type"].startswith("text/javascript")
     assert client.get("/static/../label_store.py").status_code == 404
+
+
+def test_routes_mount_under_a_prefix(project):
+    from fastapi import FastAPI
+
+    from pluralrm.collect.label_app import label_router
+
+    store, tokens = project
+    app = FastAPI()
+    app.include_router(label_router(store, prefix="/label"))
+    client = TestClient(app)
+    signed = client.post("/label/signin", data={"token": tokens["ann"]}, follow_redirects=False)
+    assert signed.headers["location"] == "/label/" and "Path=/label" in signed.headers["set-cookie"]
+    page = client.get("/label/")
+    assert 'src="/label/static/label.js"' in page.text and 'action="/label/label"' in page.text
+    assert client.get("/label/static/label.js").status_code == 200
+    assert client.get("/label/api/next", headers=bearer(tokens["ann"])).status_code == 200
+    assert client.get("/api/next", headers=bearer(tokens["ann"])).status_code == 404

@@ -108,6 +108,7 @@ def serve(
     import uvicorn
 
     from pluralrm.collect.label_app import create_label_app
+    from pluralrm.serve.auth import is_loopback
 
     setup_logging(verbose)
     if labels_per_pair < 1 or (budget is not None and budget < 0):
@@ -123,6 +124,10 @@ def serve(
         max_body_bytes=max_body_bytes,
         session_hours=session_hours,
     )
+    if not is_loopback(host):
+        console.print(
+            f"[yellow]listening on {host}[/]: tokens and session cookies cross the network; serve it behind HTTPS"
+        )
     if not store.labellers():
         console.print(
             f"[yellow]no labellers yet[/]: add one with `pluralrm label users add {project_dir} NAME`"

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from typing import Literal
 from urllib.parse import parse_qs, urlsplit
@@ -334,11 +335,11 @@ def project_stats(store: LabelStore) -> dict:
             for n in names
         ],
         "kappa": [
-            {**row.__dict__, "kappa": None if row.kappa != row.kappa else row.kappa}
+            asdict(row) | {"kappa": None if math.isnan(row.kappa) else row.kappa}
             for row in agreement.pairwise_kappa(labels)
         ],
-        "ai_agreement": [row.__dict__ for row in agreement.ai_agreement(labels, ai)],
-        "time_per_label": [row.__dict__ for row in agreement.time_per_label(labels)],
+        "ai_agreement": [asdict(row) for row in agreement.ai_agreement(labels, ai)],
+        "time_per_label": [asdict(row) for row in agreement.time_per_label(labels)],
     }
 
 
