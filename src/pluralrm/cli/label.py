@@ -126,7 +126,7 @@ def serve(
     )
     if not is_loopback(host):
         console.print(
-            f"[yellow]listening on {host}[/]: tokens and session cookies cross the network; serve it behind HTTPS"
+            f"[yellow]listening on {host}[/]: tokens and cookies cross the network; serve it behind HTTPS"
         )
     if not store.labellers():
         console.print(
