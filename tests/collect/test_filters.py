@@ -41,6 +41,20 @@ def test_wrong_language_by_script_and_by_stopwords():
     assert rule(r(FRENCH))  # Latin script, no English function words
     assert rule(r("这是一个用中文写的回答，没有英文。"))  # another script
     assert not rule(r("Paris."))  # too short for the stop-word test: passes (a stated limit)
+    fruit = "1. Apples\n2. Bananas\n3. Oranges\n4. Mangoes\n5. Grapes\n6. Kiwi\n7. Melon\n8. Plums\n9. Figs"
+    table = (
+        "| Company | Year |\n|---|---|\n| Google DeepMind | 2010 |\n| OpenAI | 2015 |\n| Anthropic | 2021 |"
+    )
+    assert not rule(r(fruit)) and not rule(r(table))  # no prose lines: nothing to judge
+    assert rule(r("1. Apples\n" + FRENCH))  # the French prose line is judged
+    assert F.prose_words("a b c\none two three four five six") == [
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+    ]
     assert F.stopword_share("the cat and the dog") == pytest.approx(3 / 5)
     assert F.latin_share("abc日本") == pytest.approx(3 / 5)
 
@@ -51,6 +65,7 @@ def test_refusal_phrasings_within_the_window():
     assert rule(r("As an AI language model, I cannot browse the internet."))
     assert rule(r("I cannot assist with this."))
     assert not rule(r(ENGLISH))
+    assert not rule(r("Verse 1:\nI walk these streets\nAnd I can't help but feel the longing grow"))
     assert not rule(r("Sure! " + "x" * 300 + " I cannot help with that."))  # beyond the window
     assert not F.Refusal(window=10)(r("Well... I'm sorry, but I can't do it."))
 

@@ -116,14 +116,25 @@ def latin_share(text: str) -> float:
     return sum(c.isascii() for c in letters) / len(letters) if letters else 1.0
 
 
+def prose_words(text: str, min_line_words: int = 6) -> list[str]:
+    """The words of a text's prose lines (lines of at least ``min_line_words`` words): list items, table
+    rows and code lines carry few function words in any language, so they are left out of the test."""
+    words: list[str] = []
+    for line in text.splitlines():
+        line_words = _words(line)
+        if len(line_words) >= min_line_words:
+            words += line_words
+    return words
+
+
 @dataclass(frozen=True)
 class WrongLanguage:
     """Drop a response that is not English, by a script and stop-word rule.
 
-    Two tests: fewer than half of its letters are Latin (another script), or it has at least ``min_words``
-    words of which under ``min_stopwords`` are English function words (a Latin-script language other than
-    English). Limits, on purpose: English only; a short answer (< ``min_words`` words) passes the
-    stop-word test; a response that is mostly code or a list of names can be flagged; a mixed-language
+    Two tests: fewer than half of its letters are Latin (another script), or its prose lines (6+ words)
+    hold at least ``min_words`` words of which under ``min_stopwords`` are English function words (a
+    Latin-script language other than English). Limits, on purpose: English only; an answer with little
+    prose (short, or only list items, table rows or code) passes the stop-word test; a mixed-language
     answer passes when its English part is large enough. A language-ID model would do better; this rule
     needs no download and is predictable.
     """
@@ -136,12 +147,14 @@ class WrongLanguage:
         text = str(response.get("text") or "")
         if latin_share(text) < 0.5:
             return True
-        return len(_words(text)) >= self.min_words and stopword_share(text) < self.min_stopwords
+        words = prose_words(text)
+        share = sum(w in STOPWORDS for w in words) / len(words) if words else 1.0
+        return len(words) >= self.min_words and share < self.min_stopwords
 
 
 REFUSAL_PATTERNS = (
     r"\bI(?:'m| am) (?:sorry|afraid),? (?:but )?I (?:can(?:'|no)t|cannot|won't|will not|am unable)",
-    r"\bI (?:can(?:'|no)t|cannot|won't|will not) (?:help|assist|provide|do|comply|answer)",
+    r"\bI (?:can(?:'|no)t|cannot|won't|will not) (?:help(?! but)|assist|provide|do|comply|answer)",
     r"\bI(?:'m| am) (?:not able|unable) to (?:help|assist|provide|comply|answer)",
     r"\bas an AI(?: language model)?,? I (?:can(?:'|no)t|cannot|don't|do not)",
     r"\bI must (?:decline|refuse)",

@@ -291,6 +291,7 @@ def run_filter(
     if judge is None:
         people = [_pair_out(p, None, None, described, config) for p in pairs]
     else:
+        judged = time.perf_counter()
         margins = judge.margins(pairs)
         sure = F.confident(margins, fraction=config.ai_fraction, margin=config.ai_margin)
         for pair, margin, decided in zip(pairs, margins, sure, strict=True):
@@ -299,7 +300,8 @@ def run_filter(
                 decided = False
             out = _pair_out(pair, float(margin), label, described, config)
             (ai if decided and label is not None else people).append(out)
-        table.rows.append(FilterCount("ai-judge", len(pairs), len(people), 0.0))
+        seconds = round(time.perf_counter() - judged, 4)
+        table.rows.append(FilterCount("ai-judge", len(pairs), len(people), seconds))
     people, over = F.within_budget(people, config.label_budget)
     table.rows.append(FilterCount("label-budget", len(people) + len(over), len(people), 0.0))
     manifest.outputs = {
