@@ -250,7 +250,7 @@ class CollectConfig:
         0.3, "Filter: drop a response when this share of its word n-grams are repeats."
     )
     min_stopwords: float = _setting(
-        0.08, "Filter: English stop-word share of a response's prose lines below which it is 'wrong language'."
+        0.08, "Filter: English stop-word share of the prose lines below which it is 'wrong language'."
     )
     near_identical: float = _setting(
         0.9, "Filter: drop a pair whose two responses' character similarity is at least this."
