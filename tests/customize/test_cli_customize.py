@@ -83,3 +83,12 @@ def test_customize_names_a_missing_subset(tiny_model_dirs, tmp_path):
     result = runner.invoke(app, [*args, "--subset", "business", "--no-progress"])
     assert result.exit_code == 2
     assert "no pairs with subset 'business'" in result.output and "academy" in result.output
+
+
+def test_customize_progress_bar_reports_loss_and_validation_accuracy(tiny_model_dirs, tmp_path):
+    data = write_jsonl(tmp_path / "pairs.jsonl", rule_pairs(10))
+    args = ["customize", str(data), "--base", str(tiny_model_dirs["bert"]), "--out", str(tmp_path / "rm")]
+    result = runner.invoke(app, [*args, "--device", "cpu", "--dtype", "float32", "--stage", "general"])
+    assert result.exit_code == 0, result.output
+    assert "general  loss" in result.output and "val acc" in result.output
+    assert "validation accuracy" in result.output

@@ -170,3 +170,24 @@ def test_non_finite_loss_stops_the_run(tiny_model_dirs, tmp_path, monkeypatch):
             rule_pairs(), base=str(tiny_model_dirs["bert"]), out_dir=tmp_path / "nan", config=FAST
         )
     assert not (tmp_path / "nan" / "config.json").exists()  # no model was saved
+
+
+def test_bf16_mixed_precision_and_activation_checkpointing_keep_fp32_weights(tiny_model_dirs, tmp_path):
+    from safetensors import safe_open
+
+    config = CustomizeConfig(
+        epochs=1,
+        learning_rate=5e-3,
+        batch_size=4,
+        device="cpu",
+        dtype="bfloat16",
+        gradient_checkpointing=True,
+    )
+    result = customize_reward_model(
+        rule_pairs(), base=str(tiny_model_dirs["llama"]), out_dir=tmp_path / "bf16", config=config
+    )
+    assert result.metadata["stages"][0]["dtype"] == "bfloat16"
+    with safe_open(str(tmp_path / "bf16" / "model.safetensors"), "pt") as handle:
+        assert handle.get_tensor("score.weight").dtype == torch.float32  # master weights stay fp32
+    # Scoring reads fp32 features of the saved weights, whatever precision trained them.
+    assert RewardModel.from_pretrained(tmp_path / "bf16").namespace["dtype"] == "float32"
