@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -47,15 +49,20 @@ def server(tmp_path):
     thread.join(timeout=10)
 
 
-def _labeller(url: str, token: str, seed: int, start: threading.Barrier, log: list, errors: list) -> None:
-    """Label until nothing is left; every third pair is answered twice (the second answer must win)."""
+def _labeller(
+    urls: list[str], token: str, seed: int, start: threading.Barrier, log: list, errors: list
+) -> None:
+    """Label until nothing is left; every third pair is answered twice (the second answer must win).
+
+    Each request goes to one of ``urls`` at random (several servers on one store).
+    """
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
     try:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+        with httpx.Client(headers=headers, timeout=60) as client:
             start.wait()
             while True:
-                shown = client.get("/api/next")
+                shown = client.get(rng.choice(urls) + "/api/next")
                 if shown.status_code == 204:
                     return
                 shown.raise_for_status()
@@ -63,7 +70,8 @@ def _labeller(url: str, token: str, seed: int, start: threading.Barrier, log: li
                 answers = [rng.choice(["1", "2", "tie"]) for _ in range(2 if rng.random() < 1 / 3 else 1)]
                 for choice in answers:
                     posted = client.post(
-                        "/api/labels", json={"pair_id": pair_id, "choice": choice, "seconds": 1}
+                        rng.choice(urls) + "/api/labels",
+                        json={"pair_id": pair_id, "choice": choice, "seconds": 1},
                     )
                     assert posted.json() == {"ok": True}, posted.text
                 log.append((pair_id, shown.json()["response_1"], answers))
@@ -71,13 +79,13 @@ def _labeller(url: str, token: str, seed: int, start: threading.Barrier, log: li
         errors.append(f"{token[:6]}…: {error!r}")
 
 
-def test_concurrent_labellers_lose_no_label_and_double_count_none(server):
-    url, store, tokens = server
-    start = threading.Barrier(N_LABELLERS)
+def _run_labellers(urls: list[str], store: LabelStore, tokens: dict[str, str]) -> None:
+    """All labellers at once until nothing is left; then check that no label was lost or counted twice."""
+    start = threading.Barrier(len(tokens))
     logs = {name: [] for name in tokens}
     errors: list[str] = []
     threads = [
-        threading.Thread(target=_labeller, args=(url, token, i, start, logs[name], errors))
+        threading.Thread(target=_labeller, args=(urls, token, i, start, logs[name], errors))
         for i, (name, token) in enumerate(tokens.items())
     ]
     for thread in threads:
@@ -98,3 +106,42 @@ def test_concurrent_labellers_lose_no_label_and_double_count_none(server):
             expected = last if last == "tie" else "a" if (last == "1") == first_text.startswith("A") else "b"
             assert label.choice == expected, (name, pair_id)
             assert label.revisions == len(answers) - 1
+
+
+def test_concurrent_labellers_lose_no_label_and_double_count_none(server):
+    url, store, tokens = server
+    _run_labellers([url], store, tokens)
+
+
+def test_two_server_processes_on_one_store(tmp_path):
+    """Two `pluralrm label serve` processes share the SQLite store; requests alternate between them."""
+    project = tmp_path / "project"
+    store = LabelStore.of_project(project)
+    store.import_pairs([PairToLabel(f"p{i:02d}", f"prompt {i}", f"A{i}", f"B{i}") for i in range(N_PAIRS)])
+    tokens = {f"l{i}": store.add_labeller(f"l{i}") for i in range(N_LABELLERS)}
+    ports = [_free_port(), _free_port()]
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pluralrm", "label", "serve", str(project), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        for port in ports
+    ]
+    try:
+        urls = [f"http://127.0.0.1:{port}" for port in ports]
+        deadline = time.monotonic() + 60
+        for url, process in zip(urls, servers, strict=True):
+            while True:
+                try:
+                    httpx.get(url + "/signin")
+                    break
+                except httpx.ConnectError:
+                    assert process.poll() is None and time.monotonic() < deadline, "a server did not start"
+                    time.sleep(0.2)
+        _run_labellers(urls, store, tokens)
+    finally:
+        for process in servers:
+            process.terminate()
+        for process in servers:
+            process.wait(timeout=30)
