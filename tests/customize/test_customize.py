@@ -76,7 +76,7 @@ def test_stage3_from_stage2_chains_stages_and_mixes_in_general_pairs(tiny_model_
         domain, base=str(stage2.out_dir), out_dir=tmp_path / "academy", config=config, general=general
     )
     stages = stage3.metadata["stages"]
-    assert [s["stage"] for s in stages] == ["general", ""]
+    assert [s["stage"] for s in stages] == ["general", "domain"]  # unnamed stage 3: "domain"
     assert stages[1]["base_model"] == str(tiny_model_dirs["bert"])  # the root of the chain
     n_train_domain = len(domain) - stage3.n_validation
     assert stages[1]["n_general_mixed_in"] == round(0.5 * n_train_domain)

@@ -10,7 +10,8 @@ find. The directory appears whole: it is written beside its target and renamed i
 
 from __future__ import annotations
 
-import tempfile
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,31 @@ def scoring_pooling(model: Any, kind: str) -> str:
 
 
 def save_reward_model(
-    model: Any, tokenizer: Any, out_dir: Path, metadata: dict, *, pooling: str, max_length: int
+    write_model: Callable[[Path], None],
+    tokenizer: Any,
+    out_dir: Path,
+    metadata: dict,
+    *,
+    pooling: str,
+    max_length: int,
+    main_process: bool = True,
 ) -> dict:
-    """Write ``model`` + ``tokenizer`` + metadata to ``out_dir`` (replacing it whole); return the metadata."""
+    """Write the model (``write_model(directory)``), tokenizer and metadata to ``out_dir``, replaced whole.
+
+    In a distributed run every process calls this (gathering sharded weights needs them all); only the
+    main one (``main_process``) writes the rest and renames the directory into place.
+    """
     from pluralrm.backbone import FeatureSpec, Featurizer, load_backbone
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.build.", dir=out_dir.parent))
+    build = out_dir.parent / f".{out_dir.name}.build"
+    if main_process and build.exists():
+        shutil.rmtree(build)  # left by a run that died while saving
+    build.mkdir(exist_ok=True)
+    write_model(build)
+    if not main_process:
+        return metadata
     try:
-        model.save_pretrained(build)
         tokenizer.save_pretrained(build)
         backbone = load_backbone(str(build), device="cpu", dtype="float32")
         spec = FeatureSpec(pooling=pooling, layer=-1)  # type: ignore[arg-type]
@@ -64,8 +81,6 @@ def save_reward_model(
         replace_dir(build, out_dir)
     finally:
         if build.exists():
-            import shutil
-
             shutil.rmtree(build)
     return metadata
 

@@ -121,6 +121,23 @@ def _lm_weight(model: Any, stages: list[dict], source: Any, revision: str | None
     return lm.get_output_embeddings().weight.detach().clone().requires_grad_(False)
 
 
+def _model_writer(trainer: Any, lora: bool):
+    """How to write the trained weights into a directory, on every process of a distributed run.
+
+    Full fine-tuning goes through ``Trainer.save_model``, which gathers FSDP / DeepSpeed ZeRO-3 shards and
+    writes on the main process only; a LoRA adapter is merged into the base weights first (a plain model).
+    """
+
+    def write(directory: Path) -> None:
+        if lora:
+            if trainer.is_world_process_zero():
+                trainer.model.merge_and_unload().save_pretrained(directory)
+        else:
+            trainer.save_model(str(directory))
+
+    return write
+
+
 def _reward_args(config: CustomizeConfig, checkpoints: Path, device: str, dtype: str, validate: bool):
     from trl import RewardConfig
 
@@ -275,10 +292,9 @@ def customize_reward_model(
         output = trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - start
         accuracy = float(trainer.evaluate()["eval_accuracy"]) if validation else None
-        trained = trainer.model.merge_and_unload() if config.lora else trainer.model
         losses = tuple(float(entry["loss"]) for entry in trainer.state.log_history if "loss" in entry)
         record = {
-            "stage": stage,
+            "stage": stage or ("domain" if stages else "general"),
             "base_model": str(source) if not stages else stages[0]["base_model"],
             "started_from": base,
             **identity,
@@ -298,12 +314,13 @@ def customize_reward_model(
             "resumed_from": Path(resume).name if resume else None,
         }
         metadata = save_reward_model(
-            trained,
+            _model_writer(trainer, config.lora),
             tokenizer,
             out,
             {"stages": [*stages, record], "versions": training_versions()},
             pooling=pooling,
             max_length=max_length,
+            main_process=trainer.is_world_process_zero(),
         )
     del output
     return CustomizeResult(
