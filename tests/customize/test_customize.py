@@ -191,3 +191,18 @@ def test_bf16_mixed_precision_and_activation_checkpointing_keep_fp32_weights(tin
         assert handle.get_tensor("score.weight").dtype == torch.float32  # master weights stay fp32
     # Scoring reads fp32 features of the saved weights, whatever precision trained them.
     assert RewardModel.from_pretrained(tmp_path / "bf16").namespace["dtype"] == "float32"
+
+
+def test_lora_with_imitation_saves_a_merged_plain_model(tiny_model_dirs, tmp_path):
+    config = CustomizeConfig(
+        epochs=2, learning_rate=5e-3, batch_size=4, device="cpu", dtype="float32", lora=True, imitation=0.1
+    )
+    result = customize_reward_model(
+        rule_pairs(), base=str(tiny_model_dirs["llama"]), out_dir=tmp_path / "lora", config=config
+    )
+    files = {p.name for p in (tmp_path / "lora").iterdir()}
+    assert "adapter_config.json" not in files and "model.safetensors" in files  # merged: loads without peft
+    assert result.metadata["stages"][0]["lora_target_modules"] == "all-linear"
+    model = RewardModel.from_pretrained(tmp_path / "lora")
+    good, bad = model.rewards([(NEW_PROMPT, "Paris is the capital of France."), (NEW_PROMPT, "no")])
+    assert good > bad
