@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--limit-test", type=int, default=None, help="about this many pairs per test set")
     parser.add_argument("--general-lr", type=float, default=3e-5)
     parser.add_argument("--domain-lr", type=float, default=1e-5)
+    parser.add_argument("--general-epochs", type=int, default=2)
     parser.add_argument("--domain-epochs", type=int, default=2)
     parser.add_argument("--enrichment", type=float, default=1.0)
     parser.add_argument("--imitation", type=float, default=0.1)
@@ -183,7 +184,7 @@ def main() -> None:
         learning_rate=args.domain_lr,
         epochs=args.domain_epochs,
     )
-    general_config = replace(base, learning_rate=args.general_lr, epochs=1)
+    general_config = replace(base, learning_rate=args.general_lr, epochs=args.general_epochs)
 
     def trained(name: str, pairs: list[dict], start: str, config, general=()) -> Path:
         out = args.out / "models" / name
