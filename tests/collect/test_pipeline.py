@@ -223,3 +223,38 @@ def test_cli_stages_and_errors(tmp_path, sources):
     assert "label-budget" in result.output
     pairs = read_records(project / TO_LABEL)
     assert len(pairs) == 2 and all(p["ai_label"] is None and p["ai_margin"] is None for p in pairs)
+
+
+class TopicEmbedding:
+    """Embeds a prompt by the topic it names (paraphrases of one topic coincide); a Featurizer stand-in."""
+
+    spec = "topic"
+
+    def namespace(self, spec):
+        return {"backbone": "topic-embedding"}
+
+    def encode(self, texts):
+        return np.array([[float(t in text) for t in TOPICS] for text in texts])
+
+
+def test_prompt_stage_drops_paraphrases_and_covers_topics(tmp_path):
+    source = tmp_path / "prompts.txt"
+    lines = [f"{q} {t}?" for t in TOPICS for q in ("Tell me about", "Explain", "What about")]
+    source.write_text("\n".join(lines) + "\n")
+    project = tmp_path / "proj"
+    manifest = run_prompts(project, [source], featurizer=TopicEmbedding())
+    assert [p["prompt"] for p in read_records(project / PROMPTS)] == [f"Tell me about {t}?" for t in TOPICS]
+    assert [(f.name, f.records_in, f.records_out) for f in manifest.filters] == [
+        ("sources", 0, 9),
+        ("near-duplicates", 9, 3),
+    ]
+    assert manifest.settings["embedding"] == {"backbone": "topic-embedding"}
+    covered = run_prompts(
+        project,
+        [source],
+        featurizer=TopicEmbedding(),
+        config=replace(COLLECT, dedup_threshold=1.01, max_prompts=3),
+    )
+    kept = read_records(project / PROMPTS)
+    assert [(f.name, f.records_out) for f in covered.filters][-1] == ("cluster-coverage", 3)
+    assert sorted(next(t for t in TOPICS if t in p["prompt"]) for p in kept) == sorted(TOPICS)

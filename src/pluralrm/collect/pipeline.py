@@ -159,15 +159,19 @@ def run_prompts(
             lambda p: _masked(p, rule.keep([r["prompt_id"] for r in p], by_prompt)),
         )
     if featurizer is not None:
-        E = embed_prompts(prompts, featurizer)
         dedup = NearDuplicates(config.dedup_threshold)
-        mask = dedup.keep(E)
-        prompts = table.apply(dedup.name, prompts, lambda p: _masked(p, mask))
-        E = E[mask]
+        embedded: dict[str, np.ndarray] = {}
+
+        def near_duplicates(items: list) -> list:  # timed with the embedding it needs
+            E = embed_prompts(items, featurizer)
+            mask = dedup.keep(E)
+            embedded["E"] = E[mask]
+            return _masked(items, mask)
+
+        prompts = table.apply(dedup.name, prompts, near_duplicates)
         if config.max_prompts is not None:
             cover = ClusterCoverage(config.max_prompts, config.n_clusters, config.seed)
-            keep = cover.keep(E)
-            prompts = table.apply(cover.name, prompts, lambda p: _masked(p, keep))
+            prompts = table.apply(cover.name, prompts, lambda p: _masked(p, cover.keep(embedded["E"])))
     elif config.max_prompts is not None:
         prompts = table.apply("first-n", prompts, lambda p: p[: config.max_prompts])
     manifest.outputs = {PROMPTS: write_records(project / PROMPTS, prompts)}

@@ -1,0 +1,359 @@
+"""The collection pipeline on real data (issue 12, part 4): per-stage tables, DSP domain users labelling
+through the labelling server's HTTP API and adapted with ``pluralrm adapt``, and the paper's question —
+how accurate is a reward trained on each stage's output, and how many human labels does AI filtering save.
+
+Parts
+-----
+* **stages** — HH-harmless prompts (``../shared/data``) → SmolLM2 responses (an earlier ``pluralrm generate``
+  file, ``--generated``) → filtering with a MiniLM helpfulness reward as the AI judge (``--judge``).
+* **dsp-users** — DSP queries split 50/50 by query (seeded). Collection half: prompts → the DSP responses
+  (academy, business, entertainment, literature, normal) → filtering → four simulated labellers, the domain
+  users (hidden preference: their domain's response beats any other; other pairs: tie), each answering
+  every pair over HTTP (``GET /api/next``, ``POST /api/labels``) → ``pluralrm label export --per-labeller``
+  → ``pluralrm adapt`` on the judge's PCA heads. Test half (never labelled): domain response vs each other
+  response; agreement of each labeller's new reward vs the general head.
+* **by-stage** — on each project: the "human" is an oracle reward (``--oracle``, MiniLM heads fitted on
+  WebGPT human comparisons), the AI judge is ``--judge``. Prompts are split 50/50; a general head (Bradley–
+  Terry, MiniLM features) is trained on k human labels from (1) unfiltered pairs, (2) filtered pairs (both
+  random draws, mean of ``--seeds``),
+  (3) k human labels on the filtered pairs the AI judge is least sure of (AI filtering as the choice of
+  pairs), (4) the AI-labelled pairs plus those k human labels; accuracy against the
+  oracle on every pair of the test prompts. "Labels needed": smallest k reaching a target accuracy.
+
+Usage (the judge, oracle and SmolLM2 file come from ``pluralrm featurize``/``decompose`` on the DSP
+helpful and WebGPT sets and ``pluralrm generate`` on 50 HH-harmless prompts, n=8, ≤128 tokens)::
+
+    pluralrm featurize ../shared/data/dsp/helpful.test-dev.json.gz --skip-invalid --out out/helpful-minilm
+    pluralrm decompose out/helpful-minilm --out models/helpful-minilm      # and the same for webgpt
+    pluralrm generate ../shared/data/hh-rlhf-harmless/test-dev.jsonl.gz --skip-invalid --limit 50 --n 8 \
+        --max-new-tokens 128 --out out/generated.jsonl
+    python benchmarks/collect_stages.py --generated out/generated.jsonl --judge models/helpful-minilm \
+        --oracle models/webgpt-minilm --out out/collect
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import uvicorn
+from typer.testing import CliRunner
+
+from pluralrm.backbone import FeatureCache
+from pluralrm.cli import app
+from pluralrm.collect import filters as F
+from pluralrm.collect.label_app import create_label_app
+from pluralrm.collect.label_io import read_pairs
+from pluralrm.collect.label_store import LabelStore
+from pluralrm.collect.pipeline import (
+    AI_LABELLED,
+    RESPONSES,
+    TO_LABEL,
+    run_filter,
+    run_prompts,
+    run_responses,
+    stage_table,
+)
+from pluralrm.collect.provenance import read_records
+from pluralrm.config import COLLECT, LABEL, replace
+from pluralrm.data import DSP_BASELINE, DSP_DOMAINS
+from pluralrm.rewards.linear_head import LinearRewardHead
+from pluralrm.rewards.reward_model import RewardModel
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+KS = (8, 16, 32, 64, 128, 256)
+runner = CliRunner()
+
+
+def markdown(rows: list[dict], columns: list[str]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --- part 1: stage tables -----------------------------------------------------------------------------
+
+
+def stages(out: Path, generated: Path, judge: RewardModel, judge_name: str, config) -> Path:
+    project = out / "hh-smollm2"
+    run_prompts(
+        project,
+        [SHARED / "hh-rlhf-harmless" / "test-dev.jsonl.gz"],
+        limit=50,
+        skip_invalid=True,
+        featurizer=judge.featurizer(cache=FeatureCache.default()),
+        force=True,
+    )
+    run_responses(project, from_wide=[generated], force=True)
+    run_filter(project, judge=F.RewardJudge(judge, name=judge_name), config=config, force=True)
+    return project
+
+
+# --- part 2: DSP domain users over HTTP ---------------------------------------------------------------
+
+
+def dsp_queries(seed: int) -> tuple[list[dict], list[dict]]:
+    with gzip.open(SHARED / "dsp" / "domain_specific_preference.test-dev.json.gz", "rt") as handle:
+        records = [
+            r for r in json.load(handle) if all(r["responses"].get(d) for d in (*DSP_DOMAINS, DSP_BASELINE))
+        ]
+    order = np.random.default_rng(seed).permutation(len(records))
+    half = len(records) // 2
+    return [records[i] for i in order[:half]], [records[i] for i in order[half:]]
+
+
+def dsp_project(out: Path, queries: list[dict], judge: RewardModel, judge_name: str, config) -> Path:
+    project = out / "dsp"
+    project.mkdir(parents=True, exist_ok=True)
+    wide = project / "dsp-wide.jsonl"
+    names = (*DSP_DOMAINS, DSP_BASELINE)
+    with open(wide, "w", encoding="utf-8") as handle:
+        for i, r in enumerate(queries):
+            row = {"id": str(i), "prompt": r["query"]}
+            for j, name in enumerate(names, start=1):
+                row[f"response_{j}"] = r["responses"][name]
+                row[f"response_{j}_model"] = name
+            handle.write(json.dumps(row) + "\n")
+    prompts = project / "dsp-queries.jsonl"
+    prompts.write_text(
+        "".join(json.dumps({"id": str(i), "prompt": r["query"]}) + "\n" for i, r in enumerate(queries))
+    )
+    run_prompts(project, [prompts], featurizer=judge.featurizer(cache=FeatureCache.default()), force=True)
+    run_responses(project, from_wide=[wide], force=True)
+    run_filter(project, judge=F.RewardJudge(judge, name=judge_name), config=config, force=True)
+    return project
+
+
+def serve(store: LabelStore, labels_per_pair: int):
+    config = replace(LABEL, labels_per_pair=labels_per_pair)
+    server = uvicorn.Server(
+        uvicorn.Config(create_label_app(store, config), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.02)
+    return server, thread, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+
+def label_over_http(url: str, token: str, prefer) -> dict[str, int]:
+    """One simulated labeller until 204; ``prefer(text_1, text_2)`` → "1", "2" or "tie"."""
+    counts = {"1": 0, "2": 0, "tie": 0}
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        while (shown := client.get("/api/next")).status_code == 200:
+            pair = shown.json()
+            choice = prefer(pair["response_1"], pair["response_2"])
+            body = {"pair_id": pair["pair_id"], "choice": choice, "tags": [], "seconds": 1.0}
+            client.post("/api/labels", json=body).raise_for_status()
+            counts[choice] += 1
+    return counts
+
+
+def dsp_users(out: Path, project: Path, test: list[dict], judge_dir: Path, judge: RewardModel) -> list[dict]:
+    domain_of = {r["text"]: r["model"] for r in read_records(project / RESPONSES)}
+    store = LabelStore.of_project(project / "labels")
+    store.import_pairs(read_pairs(project / TO_LABEL))
+    tokens = {d: store.add_labeller(d) for d in DSP_DOMAINS}
+    server, thread, url = serve(store, len(DSP_DOMAINS))
+    start = time.perf_counter()
+    posted = {}
+    try:
+        for domain in DSP_DOMAINS:
+
+            def prefer(t1: str, t2: str, d: str = domain) -> str:
+                return "1" if domain_of[t1] == d else "2" if domain_of[t2] == d else "tie"
+
+            posted[domain] = label_over_http(url, tokens[domain], prefer)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    http_seconds = time.perf_counter() - start
+    exported = out / "dsp-per-labeller"
+    result = runner.invoke(app, ["label", "export", str(project / "labels"), str(exported), "--per-labeller"])
+    assert result.exit_code == 0, result.output
+    profiles = out / "profiles.sqlite"
+    names = (*DSP_DOMAINS, DSP_BASELINE)
+    texts = [r["responses"][n] for r in test for n in names]
+    H = judge.featurizer(cache=FeatureCache.default()).encode_conversations(
+        [r["query"] for r in test for _ in names], texts
+    )
+    rows = []
+    for domain in DSP_DOMAINS:
+        result = runner.invoke(
+            app,
+            [
+                "adapt",
+                str(judge_dir),
+                "--user",
+                domain,
+                "--pairs",
+                str(exported / f"{domain}.jsonl"),
+                "--store",
+                str(profiles),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        from pluralrm.adapt import ProfileStore
+
+        profile = ProfileStore(profiles).get(domain)
+        own = np.array([names.index(domain) for _ in test])
+        # (n_test, 5) rewards; each query's domain response against its four others
+        personal = judge.rewards(H, user=profile).reshape(len(test), len(names))
+        general = judge.rewards(H).reshape(len(test), len(names))
+        rows_of = np.arange(len(test))
+        others = [j for j in range(len(names)) if j != names.index(domain)]
+        personal = personal[rows_of, own][:, None] - personal[:, others]
+        general = general[rows_of, own][:, None] - general[:, others]
+        a = personal.ravel()
+        rows.append(
+            {
+                "labeller": domain,
+                "labels (1/2/tie)": f"{posted[domain]['1']}/{posted[domain]['2']}/{posted[domain]['tie']}",
+                "decisive labels": posted[domain]["1"] + posted[domain]["2"],
+                "test pairs": len(a),
+                "own reward": float(np.mean(personal > 0)),
+                "general head": float(np.mean(general > 0)),
+            }
+        )
+    rows.append(
+        {
+            "labeller": "(HTTP labelling seconds)",
+            "labels (1/2/tie)": f"{http_seconds:.1f}",
+            "decisive labels": "",
+            "test pairs": "",
+            "own reward": "",
+            "general head": "",
+        }
+    )
+    return rows
+
+
+# --- part 3: accuracy by stage -------------------------------------------------------------------------
+
+
+def by_stage(project: Path, judge: RewardModel, oracle: RewardModel, seeds: int, alpha: float) -> list[dict]:
+    responses = read_records(project / RESPONSES)
+    featurizer = judge.featurizer(cache=FeatureCache.default())
+    H = featurizer.encode_conversations([r["prompt"] for r in responses], [r["text"] for r in responses])
+    index = {r["response_id"]: i for i, r in enumerate(responses)}
+    truth = oracle.rewards(H)
+    prompt_ids = sorted({r["prompt_id"] for r in responses})
+    rng = np.random.default_rng(0)
+    test_prompts = set(rng.permutation(prompt_ids)[: len(prompt_ids) // 2].tolist())
+    unfiltered = [(p["a_id"], p["b_id"], p["prompt_id"]) for p in F.candidate_pairs(responses)]
+
+    def ids(path: Path) -> list[tuple[str, str, str, str | None]]:
+        records = sorted(read_records(path), key=lambda p: abs(p["ai_margin"]))  # most uncertain first
+        return [(*p["provenance"]["parents"], p["provenance"]["source"], p["ai_label"]) for p in records]
+
+    people, ai = ids(project / TO_LABEL), ids(project / AI_LABELLED)
+    train_all = [p for p in unfiltered if p[2] not in test_prompts]
+    train_filtered = [p[:3] for p in people + ai if p[2] not in test_prompts]
+    train_people = [p[:3] for p in people if p[2] not in test_prompts]  # already most-uncertain first
+    train_ai = [p for p in ai if p[2] not in test_prompts]
+    test = [p for p in unfiltered if p[2] in test_prompts]
+    Dt = np.array([H[index[a]] - H[index[b]] for a, b, _ in test])
+    yt = np.sign([truth[index[a]] - truth[index[b]] for a, b, _ in test])
+
+    def oracle_rows(pairs) -> list[np.ndarray]:
+        return [np.sign(truth[index[a]] - truth[index[b]]) * (H[index[a]] - H[index[b]]) for a, b, _ in pairs]
+
+    ai_rows = [(1 if label == "a" else -1) * (H[index[a]] - H[index[b]]) for a, b, _, label in train_ai]
+    ai_agree = (
+        float(np.mean([(label == "a") == (truth[index[a]] > truth[index[b]]) for a, b, _, label in train_ai]))
+        if train_ai
+        else float("nan")
+    )
+
+    def accuracy(rows: list[np.ndarray]) -> float:
+        rows = [r for r in rows if np.any(r)]
+        if not rows:
+            return 0.5
+        head = LinearRewardHead(alpha=alpha).fit(np.array(rows))
+        return float(np.mean(np.sign(Dt @ head.coef_)[yt != 0] == yt[yt != 0]))
+
+    out = []
+    for k in (*KS, None):
+        row: dict = {"human labels": "all" if k is None else k}
+        for name, pool in (("unfiltered", train_all), ("filtered", train_filtered)):
+            n = len(pool) if k is None else min(k, len(pool))
+            draws = [rng.choice(len(pool), size=n, replace=False) for _ in range(seeds if k else 1)]
+            row[name] = float(np.mean([accuracy(oracle_rows([pool[i] for i in d])) for d in draws]))
+        n = len(train_people) if k is None else min(k, len(train_people))
+        row["uncertain first (no AI labels)"] = accuracy(oracle_rows(train_people[:n]))
+        row["filtered + AI labels + human"] = accuracy(ai_rows + oracle_rows(train_people[:n]))
+        out.append(row)
+    meta = {
+        "train pairs (unfiltered)": len(train_all),
+        "train pairs (filtered)": len(train_filtered),
+        "AI-labelled train pairs": len(train_ai),
+        "AI label = oracle": ai_agree,
+        "test pairs": len(test),
+        "AI labels alone": accuracy(ai_rows),
+    }
+    return out, meta
+
+
+def labels_needed(rows: list[dict], column: str, target: float) -> str:
+    for row in rows:
+        if row[column] >= target:
+            return str(row["human labels"])
+    return f"> {rows[-2]['human labels']}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--generated", type=Path, required=True, help="Wide SmolLM2 file of HH-harmless prompts."
+    )
+    parser.add_argument(
+        "--judge", type=Path, required=True, help="AI judge reward model (MiniLM, PCA heads)."
+    )
+    parser.add_argument("--oracle", type=Path, required=True, help="The simulated humans' reward model.")
+    parser.add_argument("--dsp-queries", type=int, default=120, help="DSP queries used from each half.")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if not (SHARED / "dsp").exists():
+        raise SystemExit(f"real data not available: {SHARED} is absent")
+    args.out.mkdir(parents=True, exist_ok=True)
+    judge, oracle = RewardModel.from_pretrained(args.judge), RewardModel.from_pretrained(args.oracle)
+    config = replace(COLLECT, pairs_per_prompt=100, ai_fraction=0.5)
+    report: dict = {}
+    start = time.perf_counter()
+    hh = stages(args.out, args.generated, judge, args.judge.name, config)
+    report["hh_stage_table"] = stage_table(hh)
+    train, test = dsp_queries(seed=0)
+    dsp = dsp_project(args.out, train[: args.dsp_queries], judge, args.judge.name, config)
+    report["dsp_stage_table"] = stage_table(dsp)
+    report["dsp_users"] = dsp_users(args.out, dsp, test[: args.dsp_queries], args.judge, judge)
+    for name, project in (("hh", hh), ("dsp", dsp)):
+        rows, meta = by_stage(project, judge, oracle, args.seeds, alpha=1e-2)
+        report[f"{name}_by_stage"], report[f"{name}_by_stage_meta"] = rows, meta
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    stage_columns = ["stage", "rule", "in", "out", "seconds"]
+    print("## stages, HH-harmless + SmolLM2\n" + markdown(report["hh_stage_table"], stage_columns))
+    print("\n## stages, DSP\n" + markdown(report["dsp_stage_table"], stage_columns))
+    print("\n## DSP domain users\n" + markdown(report["dsp_users"], list(report["dsp_users"][0])))
+    for name in ("hh", "dsp"):
+        rows = report[f"{name}_by_stage"]
+        print(f"\n## accuracy by stage ({name})\n" + markdown(rows, list(rows[0])))
+        print(json.dumps(report[f"{name}_by_stage_meta"]))
+        best = max(r["unfiltered"] for r in rows)
+        for target in (0.9 * best, 0.95 * best):
+            needed = {c: labels_needed(rows, c, target) for c in list(rows[0])[1:]}
+            print(f"labels needed for accuracy {target:.3f}: {needed}")
+    print(f"\ntotal {report['seconds']} s")
+
+
+if __name__ == "__main__":
+    main()
