@@ -3,6 +3,7 @@ evaluate, demo, backbones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -28,11 +29,22 @@ from pluralrm.cli.common import (
     setup_logging,
     timed,
 )
+from pluralrm.cli.scale import (
+    AddressOption,
+    EngineOption,
+    GpusOption,
+    WorkersOption,
+    decompose_on_ray,
+    engine_config,
+    featurize_on_ray,
+)
 from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
+    ENGINE,
     FEATURIZE,
     DecomposeConfig,
+    EngineConfig,
     FeaturizeConfig,
 )
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
@@ -104,12 +116,17 @@ def featurize(
     dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     cache: CacheOption = True,
+    engine: EngineOption = ENGINE.engine,
+    address: AddressOption = ENGINE.address,
+    num_workers: WorkersOption = ENGINE.num_workers,
+    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     """Featurize preference pairs with a backbone and save H_chosen / H_rejected.
 
     Example: pluralrm featurize ../shared/data/hh-rlhf-harmless/test-dev.jsonl.gz --skip-invalid
-    --backbone minilm --out out/hh-minilm
+    --backbone minilm --out out/hh-minilm   (on a Ray cluster: --engine ray --address auto --num-workers 8
+    --gpus-per-worker 1)
     """
     setup_logging(verbose)
     from pluralrm.backbone import BackboneNotFoundError, build_featurizer
@@ -131,10 +148,15 @@ def featurize(
         device=device,
         dtype=dtype,
     )
+    on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
     try:
         with timed("featurize"):
-            featurizer = build_featurizer(config, cache=feature_cache(cache), show_progress=True)
-            features = featurize_pairs(records, featurizer, source=data)
+            if on_ray:
+                features, where = featurize_on_ray(records, config, on_ray, cache, data)
+            else:
+                featurizer = build_featurizer(config, cache=feature_cache(cache), show_progress=True)
+                features = featurize_pairs(records, featurizer, source=data)
+                where = str(featurizer.backbone.device)
     except (BackboneNotFoundError, ValueError) as error:
         raise fail(str(error)) from None
     features.save(out)
@@ -142,7 +164,7 @@ def featurize(
     console.print(
         f"[green]wrote[/] {out} ({len(features)} pairs × {features.chosen.shape[1]} features, "
         f"backbone {namespace['backbone'][:32]}…, pooling {namespace['spec']['pooling']}, "
-        f"layer {namespace['spec']['layer']}, {namespace['dtype']} on {featurizer.backbone.device})"
+        f"layer {namespace['spec']['layer']}, {namespace['dtype']} on {where})"
     )
 
 
@@ -162,6 +184,9 @@ def decompose(
     skip_invalid: SkipInvalidOption = False,
     seed: Annotated[int, decompose_option("seed")] = DECOMPOSE.seed,
     cache: CacheOption = True,
+    engine: EngineOption = ENGINE.engine,
+    address: AddressOption = ENGINE.address,
+    num_workers: WorkersOption = ENGINE.num_workers,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
 
@@ -173,9 +198,14 @@ def decompose(
     from pluralrm.data.splits import group_split
     from pluralrm.rewards.fitting import fit_reward_model
 
+    config = DecomposeConfig(n_components=n_components, center=center, val_fraction=val_fraction, seed=seed)
+    on_ray = engine_config(engine, address, num_workers, ENGINE.gpus_per_worker)
+    if on_ray:
+        with timed("decompose"):
+            model, n_train, n_val = decompose_on_ray(inputs, out, config, on_ray)
+        return _print_fit(out, model, n_train, n_val)
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
     parts = [features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
-    config = DecomposeConfig(n_components=n_components, center=center, val_fraction=val_fraction, seed=seed)
     with timed("decompose"):
         try:
             features = PairFeatures.concatenate(parts)
@@ -186,10 +216,14 @@ def decompose(
         except ValueError as error:
             raise fail(str(error)) from None
         model.save_pretrained(out)
+    _print_fit(out, model, len(train_idx), len(val_idx))
+
+
+def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
     ratio = model.decomposed.explained_variance_ratio_
     console.print(
         f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} PCA heads "
-        f"from {len(train_idx)} pairs ({len(val_idx)} held out); top-5 explained variance "
+        f"from {n_train} pairs ({n_val} held out); top-5 explained variance "
         f"{', '.join(f'{r:.3f}' for r in ratio[:5])}",
         soft_wrap=True,
     )
@@ -203,9 +237,10 @@ def features_for(
     featurize: FeaturizeConfig = FEATURIZE,
     cache: bool = True,
     device: str = FEATURIZE.device,
+    engine: EngineConfig | None = None,
 ) -> PairFeatures:
     """PairFeatures from a featurize output directory, or by featurizing a pairs file (with the model's
-    own featurizer when a model is given)."""
+    own featurizer when a model is given; on Ray workers when ``engine`` is given)."""
     path = Path(features_or_data)
     if path.is_dir():
         try:
@@ -220,6 +255,12 @@ def features_for(
     except DataValidationError as error:
         raise fail(str(error)) from None
     console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    if engine is not None:
+        try:
+            settings = replace(featurize, device=device) if model is not None else featurize
+            return featurize_on_ray(records, settings, engine, cache, features_or_data, model=model)[0]
+        except (BackboneNotFoundError, ValueError) as error:
+            raise fail(str(error)) from None
     try:
         if model is not None:
             featurizer = model.featurizer(device=device, cache=feature_cache(cache))

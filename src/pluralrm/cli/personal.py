@@ -26,9 +26,11 @@ from pluralrm.cli.common import (
     timed,
 )
 from pluralrm.cli.core import features_for
+from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
 from pluralrm.config import (
     ADAPT,
     DECOMPOSE,
+    ENGINE,
     FEATURIZE,
     AdaptConfig,
     FeaturizeConfig,
@@ -198,6 +200,10 @@ def score(
     skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
+    engine: EngineOption = ENGINE.engine,
+    address: AddressOption = ENGINE.address,
+    num_workers: WorkersOption = ENGINE.num_workers,
+    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
 ) -> None:
     """Score pairs with the general head, one head or a user's personal reward; print accuracy on their
     labels.
@@ -209,8 +215,9 @@ def score(
     from pluralrm.evaluate.metrics import pairwise_metrics
 
     model = load_model(model_dir)
+    on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
     with timed("score"):
-        features = features_for(data, skip_invalid, model=model, cache=cache, device=device)
+        features = features_for(data, skip_invalid, model=model, cache=cache, device=device, engine=on_ray)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.check_namespace(features.namespace, what=str(model_dir))

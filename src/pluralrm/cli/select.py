@@ -23,7 +23,15 @@ from pluralrm.cli.common import (
     load_model,
     timed,
 )
-from pluralrm.config import FEATURIZE, SELECT, SelectConfig
+from pluralrm.cli.scale import (
+    AddressOption,
+    EngineOption,
+    GpusOption,
+    WorkersOption,
+    engine_config,
+    featurize_ranked_on_ray,
+)
+from pluralrm.config import ENGINE, FEATURIZE, SELECT, SelectConfig
 from pluralrm.data import DataValidationError, load_ranked
 
 select_option = partial(config_option, SelectConfig)
@@ -76,6 +84,10 @@ def rank(
     skip_invalid: SkipInvalidOption = False,
     device: DeviceOption = FEATURIZE.device,
     cache: CacheOption = True,
+    engine: EngineOption = ENGINE.engine,
+    address: AddressOption = ENGINE.address,
+    num_workers: WorkersOption = ENGINE.num_workers,
+    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
 ) -> None:
     """Fill reward_1..N of every prompt's responses with a pluralrm reward (general head, a head, a user).
 
@@ -95,14 +107,19 @@ def rank(
             raise fail(f"record {unrewarded[0]!r} has no rewards; pass --model to score the responses")
         rewarded = records
     else:
-        model = _prepare_model(model_dir, device, cache)
+        on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
+        model = load_model(model_dir) if on_ray else _prepare_model(model_dir, device, cache)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.reward_vector(user=profile, head=head)  # fail on a bad head/user before featurizing
         except (KeyError, ValueError, ProfileNotFoundError) as error:
             raise fail(str(error).strip("'\"")) from None
         with timed("rank"):
-            features = _featurize_with_progress(records, model, chunk_prompts)
+            if on_ray:  # the backbone loads on the Ray workers only
+                features, where = featurize_ranked_on_ray(records, model, device, cache, on_ray)
+                console.print(f"featurized on {where}")
+            else:
+                features = _featurize_with_progress(records, model, chunk_prompts)
             rewards = rewards_from_features(features, model, user=profile, head=head)
         rewarded = with_rewards(records, rewards, describe_reward(str(model_dir), user=user, head=head))
     n = write_jsonl(out, (wide_from_ranked(r) for r in rewarded))
