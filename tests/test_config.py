@@ -15,6 +15,7 @@ from pluralrm.config import (
     CUSTOMIZE,
     DECOMPOSE,
     DEMO_DECOMPOSE,
+    ENGINE,
     FEATURIZE,
     FINETUNE,
     GENERATE,
@@ -31,14 +32,15 @@ from pluralrm.rewards.linear_head import LinearRewardHead, fit_general_head
 
 # Which stage's settings each verb exposes, first match wins (``alpha`` of adapt is the adapter's).
 CONFIGS_OF_VERB = {
-    "featurize": [FEATURIZE],
-    "decompose": [DECOMPOSE, FEATURIZE],
+    "featurize": [FEATURIZE, ENGINE],
+    "decompose": [DECOMPOSE, FEATURIZE, ENGINE],
+    "score": [FEATURIZE, ENGINE],
     "demo": [DEMO_DECOMPOSE, FEATURIZE],
     "adapt": [ADAPT, FEATURIZE],
     "serve": [SERVE, FEATURIZE],
     "sft": [FINETUNE],
     "customize": [CUSTOMIZE],
-    "rank": [SELECT, FEATURIZE],
+    "rank": [SELECT, FEATURIZE, ENGINE],
     "select": [SELECT, FEATURIZE],
     "generate": [GENERATE],
     "analyze": [ANALYZE, FEATURIZE],
