@@ -171,3 +171,50 @@ def test_labellers_clicks_become_their_own_rewards(world, tmp_path):
     for name, (personal_acc, _) in accuracy.items():
         assert personal_acc > 0.6, (name, accuracy)
     assert np.mean([p for p, _ in accuracy.values()]) > np.mean([g for _, g in accuracy.values()])
+
+
+def test_real_prompts_and_responses_through_the_rules(tmp_path):
+    """Real files (skipped without ../shared/data): HH-harmless prompts and the DSP domain set's responses
+    through the prompt stage and the rule filters; the pairs file goes into the label store whole. (The
+    MiniLM judge, labellers over HTTP and adapt on real data are measured by benchmarks/collect_stages.py.)"""
+    import gzip
+    import json
+
+    from pluralrm.collect.label_io import read_pairs
+    from pluralrm.collect.label_store import LabelStore
+    from pluralrm.collect.provenance import read_records
+    from pluralrm.data import DSP_BASELINE, DSP_DOMAINS
+    from tests.conftest import shared_file
+
+    hh = shared_file("hh-rlhf-harmless/test-dev.jsonl.gz")
+    dsp = shared_file("dsp/domain_specific_preference.test-dev.json.gz")
+    with gzip.open(dsp, "rt") as handle:
+        records = json.load(handle)[:60]
+    names = (*DSP_DOMAINS, DSP_BASELINE)
+    wide = tmp_path / "dsp-wide.jsonl"
+    wide.write_text(
+        "".join(
+            json.dumps(
+                {"id": str(i), "prompt": r["query"]}
+                | {f"response_{j}": r["responses"][n] for j, n in enumerate(names, 1)}
+            )
+            + "\n"
+            for i, r in enumerate(records)
+        )
+    )
+    project = tmp_path / "proj"
+    prompts = run_prompts(project, [wide, hh], limit=60, skip_invalid=True)
+    assert prompts.filters[0].records_out > 60  # DSP queries plus HH conversations, merged by content
+    responses = run_responses(project, from_wide=[wide])
+    assert responses.outputs["responses.jsonl"] == 300  # HH prompts have no responses: left out
+    manifest = run_filter(project, config=replace(COLLECT, pairs_per_prompt=10))
+    rows = {f.name: (f.records_in, f.records_out) for f in manifest.filters}
+    assert rows["empty"] == (300, 299) and rows["truncated"] == (299, 299)  # one DSP answer is ""
+    assert rows["refusal"][1] < rows["refusal"][0]  # DSP has "As an AI language model, I …" answers
+    dropped = read_records(project / "dropped.jsonl")
+    assert [d["text"] for d in dropped if d["reason"] == "empty"] == [""]
+    assert any(d["reason"] == "refusal" and "as an ai" in d["text"].lower() for d in dropped)
+    assert sum(d["reason"] == "wrong-language" for d in dropped) <= 3  # English data: few false positives
+    store = LabelStore.of_project(project)
+    store.import_pairs(read_pairs(project / TO_LABEL))
+    assert len(store.pairs()) == manifest.outputs[TO_LABEL] > 400
