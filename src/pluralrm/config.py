@@ -241,6 +241,12 @@ class CollectConfig:
     max_prompts: int | None = _setting(None, "Prompts: keep at most this many, spread over clusters.")
     n_clusters: int = _setting(8, "Prompts: k-means clusters the --max-prompts selection covers evenly.")
     expand: int = _setting(0, "Prompts: new prompts a local LM writes from examples (self-instruct).")
+    keep_by_reward: int | None = _setting(
+        None, "Prompts: keep this many by the current reward's scores of sampled responses (--rewarded)."
+    )
+    reward_rule: str = _setting(
+        "spread", "Prompts: 'spread' keeps the widest-spread rewards, 'low' the lowest mean reward."
+    )
     n: int = _setting(4, "Responses: responses per prompt from each generator setting.")
     temperatures: tuple[float, ...] = _setting((0.8,), "Responses: sampling temperatures, comma-separated.")
     max_new_tokens: int = _setting(256, "Responses: longest response in tokens (longer: 'truncated').")
