@@ -258,3 +258,28 @@ def test_prompt_stage_drops_paraphrases_and_covers_topics(tmp_path):
     kept = read_records(project / PROMPTS)
     assert [(f.name, f.records_out) for f in covered.filters][-1] == ("cluster-coverage", 3)
     assert sorted(next(t for t in TOPICS if t in p["prompt"]) for p in kept) == sorted(TOPICS)
+
+
+def test_prompts_kept_by_the_current_rewards_spread(tmp_path, sources):
+    rewarded = tmp_path / "rewarded.jsonl"
+    spreads = {"bread": [0.0, 0.1], "tides": [-2.0, 2.5], "planets": [1.0, 1.5]}
+    rows = [
+        {
+            "prompt": f"Tell me about {t}.",
+            "response_1": "x",
+            "response_2": "y",
+            "reward_1": r[0],
+            "reward_2": r[1],
+        }
+        for t, r in spreads.items()
+    ]
+    rewarded.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    project = tmp_path / "proj"
+    args = ["collect", "prompts", str(project), str(sources), "--no-embed", "--rewarded", str(rewarded)]
+    result = runner.invoke(app, [*args, "--keep-by-reward", "1"])
+    assert result.exit_code == 0, result.output
+    assert [p["prompt"] for p in read_records(project / PROMPTS)] == ["Tell me about tides."]
+    assert read_manifest(project, "prompts").filters[-1].name == "reward-selection"
+    result = runner.invoke(app, [*args, "--keep-by-reward", "1", "--reward-rule", "low"])
+    assert result.exit_code == 0, result.output
+    assert [p["prompt"] for p in read_records(project / PROMPTS)] == ["Tell me about bread."]

@@ -88,7 +88,18 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _prompts(
-    project, sources, backbone, device, embed, expand, expand_model, limit, skip_invalid, config, force
+    project,
+    sources,
+    backbone,
+    device,
+    embed,
+    expand,
+    expand_model,
+    limit,
+    skip_invalid,
+    config,
+    force,
+    rewarded=None,
 ):
     from pluralrm.collect.pipeline import run_prompts
 
@@ -106,6 +117,7 @@ def _prompts(
         sources,
         featurizer=featurizer,
         generator=generator,
+        rewarded=rewarded,
         limit=limit,
         skip_invalid=skip_invalid,
         config=config,
@@ -127,6 +139,12 @@ def prompts(
     n_clusters: Annotated[int, collect_option("n_clusters")] = COLLECT.n_clusters,
     expand: Annotated[int, collect_option("expand")] = COLLECT.expand,
     expand_model: Annotated[str, typer.Option(help="The local LM that writes new prompts.")] = GENERATE.model,
+    rewarded: Annotated[
+        Path | None,
+        typer.Option(help="The current reward's scores of sampled responses (`pluralrm rank` output)."),
+    ] = None,
+    keep_by_reward: Annotated[int | None, collect_option("keep_by_reward")] = COLLECT.keep_by_reward,
+    reward_rule: Annotated[str, collect_option("reward_rule")] = COLLECT.reward_rule,
     limit: Annotated[int | None, typer.Option(help="At most this many prompts from each source.")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip invalid prompt records instead of failing.")
@@ -147,6 +165,8 @@ def prompts(
         max_prompts=max_prompts,
         n_clusters=n_clusters,
         expand=expand,
+        keep_by_reward=keep_by_reward,
+        reward_rule=reward_rule,
         seed=seed,
     )
     try:
@@ -163,6 +183,7 @@ def prompts(
                 skip_invalid,
                 config,
                 force,
+                rewarded,
             )
     except _errors() as error:
         raise fail(str(error)) from None

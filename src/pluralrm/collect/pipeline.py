@@ -104,9 +104,7 @@ def run_prompts(
     *,
     featurizer: Any = None,
     generator: Any = None,
-    rewarded: Sequence[dict] | None = None,
-    reward_rule: str = "spread",
-    keep_by_reward: int | None = None,
+    rewarded: str | Path | None = None,
     limit: int | None = None,
     skip_invalid: bool = False,
     config: CollectConfig = COLLECT,
@@ -121,20 +119,23 @@ def run_prompts(
         Embeds prompts for near-duplicate removal and cluster coverage (both skipped without one).
     generator : pluralrm.generate.Generator, optional
         Writes ``config.expand`` new prompts (self-instruct).
-    rewarded : ranked records with ``rewards``, optional
-        The current reward's scores of sampled responses; with ``keep_by_reward`` keeps the prompts
-        whose rewards spread most or are lowest (``reward_rule``).
+    rewarded : path, optional
+        The current reward's scores of sampled responses (``pluralrm rank``'s output, any file
+        :func:`~pluralrm.data.load_ranked` reads); with ``config.keep_by_reward`` keeps the prompts whose
+        rewards spread most or are lowest (``config.reward_rule``).
     """
     project = Path(project)
     settings = {
         k: v
         for k, v in asdict(config).items()
-        if k in ("dedup_threshold", "max_prompts", "n_clusters", "expand", "seed")
+        if k
+        in ("dedup_threshold", "max_prompts", "n_clusters", "expand", "keep_by_reward", "reward_rule", "seed")
     }
-    settings.update(limit=limit, reward_rule=reward_rule, keep_by_reward=keep_by_reward)
+    settings["limit"] = limit
     settings["embedding"] = featurizer.namespace(featurizer.spec) if featurizer is not None else None
     settings["expand_model"] = getattr(generator, "model", None) if config.expand else None
-    manifest = StageManifest("prompts", inputs={str(s): _input_id(s) for s in sources}, settings=settings)
+    inputs = {str(s): _input_id(s) for s in [*sources, *([rewarded] if rewarded else [])]}
+    manifest = StageManifest("prompts", inputs=inputs, settings=settings)
     if (done := _unchanged(project, manifest, force)) is not None:
         return done
     start = time.perf_counter()
@@ -148,15 +149,14 @@ def run_prompts(
             prompts,
             lambda p: p + expand_self_instruct(p, generator, config.expand, seed=config.seed),
         )
-    if rewarded is not None and keep_by_reward is not None:
+    if rewarded is not None and config.keep_by_reward is not None:
         from pluralrm.collect.prompts_stage import rewards_by_prompt
+        from pluralrm.data import load_ranked
 
-        rule = RewardSelection(keep_by_reward, reward_rule)
-        by_prompt = rewards_by_prompt(rewarded)
+        rule = RewardSelection(config.keep_by_reward, config.reward_rule)
+        by_prompt = rewards_by_prompt(load_ranked(rewarded).records)
         prompts = table.apply(
-            rule.name,
-            prompts,
-            lambda p: _masked(p, rule.keep([r["prompt_id"] for r in p], by_prompt)),
+            rule.name, prompts, lambda p: _masked(p, rule.keep([r["prompt_id"] for r in p], by_prompt))
         )
     if featurizer is not None:
         dedup = NearDuplicates(config.dedup_threshold)
