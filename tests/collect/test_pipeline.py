@@ -283,3 +283,22 @@ def test_prompts_kept_by_the_current_rewards_spread(tmp_path, sources):
     result = runner.invoke(app, [*args, "--keep-by-reward", "1", "--reward-rule", "low"])
     assert result.exit_code == 0, result.output
     assert [p["prompt"] for p in read_records(project / PROMPTS)] == ["Tell me about bread."]
+
+
+def test_cli_all_runs_the_three_stages_and_skips_them_when_unchanged(tmp_path, sources, tiny_model_dirs):
+    wide = tmp_path / "gen.jsonl"
+    rows = [
+        {"prompt": f"Tell me about {t}.", "response_1": f"All about {t}.", "response_2": "Nothing."}
+        for t in TOPICS
+    ]
+    wide.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    project = tmp_path / "proj"
+    args = ["collect", "all", str(project), str(sources), "--backbone", str(tiny_model_dirs["bert"])]
+    result = runner.invoke(app, [*args, "--from-wide", str(wide), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    # a random tiny BERT finds the three "Tell me about X." prompts near-identical: one pair per kept prompt
+    kept = read_records(project / PROMPTS)
+    assert 1 <= len(kept) <= 3 and len(read_records(project / TO_LABEL)) == len(kept)
+    first = {stage: read_manifest(project, stage).started_at for stage in ("prompts", "responses", "filter")}
+    assert runner.invoke(app, [*args, "--from-wide", str(wide), "--device", "cpu"]).exit_code == 0
+    assert {stage: read_manifest(project, stage).started_at for stage in first} == first
