@@ -83,7 +83,9 @@ def subsample(pairs: list[dict], limit: int | None, seed: int = 0) -> list[dict]
     return [p for p in pairs if prompt_group(p["prompt"]) in keep]
 
 
-def load_splits(limit_train: int | None, limit_test: int | None) -> tuple[dict, dict]:
+def load_splits(
+    limit_train: int | None, limit_test: int | None, limit_domain_train: int | None = None
+) -> tuple[dict, dict]:
     """train[name], test[name] for the general sets and each domain user."""
     missing = [str(SHARED / f) for f in FILES.values() if not (SHARED / f).exists()]
     if missing:
@@ -96,7 +98,7 @@ def load_splits(limit_train: int | None, limit_test: int | None) -> tuple[dict, 
         train[name], test[name] = subsample(a, limit_train), subsample(b, limit_test)
     domain_train, domain_test = halves(load_pairs(SHARED / FILES["domain"], skip_invalid=True).records)
     for d in DOMAINS:
-        train[d] = subsample([p for p in domain_train if p["subset"] == d], limit_train)
+        train[d] = subsample([p for p in domain_train if p["subset"] == d], limit_domain_train or limit_train)
         test[d] = subsample([p for p in domain_test if p["subset"] == d], limit_test)
     return train, test
 
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument(
         "--limit-train", type=int, default=None, help="about this many pairs per training set"
     )
+    parser.add_argument("--limit-domain-train", type=int, default=None, help="~pairs per domain user")
     parser.add_argument("--limit-test", type=int, default=None, help="about this many pairs per test set")
     parser.add_argument("--general-lr", type=float, default=3e-5)
     parser.add_argument("--domain-lr", type=float, default=1e-5)
@@ -169,13 +172,15 @@ def main() -> None:
 
     domains = args.domains.split(",")
     rows = args.rows.split(",")
-    train, test = load_splits(args.limit_train, args.limit_test)
+    train, test = load_splits(args.limit_train, args.limit_test, args.limit_domain_train)
     general_train = [p for n in GENERAL for p in train[n]]
     sizes = {n: {"train": len(train[n]), "test": len(test[n])} for n in [*GENERAL, *domains]}
     print("pairs:", json.dumps(sizes))
     args.out.mkdir(parents=True, exist_ok=True)
     results_path = args.out / "results.json"
     results = json.loads(results_path.read_text()) if results_path.exists() else {"models": {}}
+    if results.get("sizes") not in (None, sizes):
+        results.pop("frozen", None)  # the frozen heads were fitted on other training pairs
     results["sizes"] = sizes
     base = CUSTOMIZE.__class__(
         batch_size=args.batch_size,
