@@ -12,6 +12,9 @@ Parts
   every pair over HTTP (``GET /api/next``, ``POST /api/labels``) → ``pluralrm label export --per-labeller``
   → ``pluralrm adapt`` on the judge's PCA heads. Test half (never labelled): domain response vs each other
   response; agreement of each labeller's new reward vs the general head.
+* **synthetic-users** — the same loop for the seven synthetic users of :mod:`pluralrm.data.synthetic`
+  (hidden preference: weights · known response attributes) on 32 synthetic prompts × 5 responses; test: every
+  pair of 24 other prompts' responses.
 * **by-stage** — on each project: the "human" is an oracle reward (``--oracle``, MiniLM heads fitted on
   WebGPT human comparisons), the AI judge is ``--judge``. Prompts are split 50/50; a general head (Bradley–
   Terry, MiniLM features) is trained on k human labels from (1) unfiltered pairs, (2) filtered pairs (both
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import threading
 import time
@@ -157,77 +161,132 @@ def label_over_http(url: str, token: str, prefer) -> dict[str, int]:
     return counts
 
 
-def dsp_users(out: Path, project: Path, test: list[dict], judge_dir: Path, judge: RewardModel) -> list[dict]:
-    domain_of = {r["text"]: r["model"] for r in read_records(project / RESPONSES)}
+def label_and_adapt(out: Path, project: Path, labellers: dict, judge_dir: Path) -> tuple[dict, Path, float]:
+    """Each simulated labeller answers every pair over HTTP; ``pluralrm label export --per-labeller``;
+    ``pluralrm adapt`` per labeller. Returns (answers per labeller, profile store, HTTP seconds)."""
     store = LabelStore.of_project(project / "labels")
     store.import_pairs(read_pairs(project / TO_LABEL))
-    tokens = {d: store.add_labeller(d) for d in DSP_DOMAINS}
-    server, thread, url = serve(store, len(DSP_DOMAINS))
+    tokens = {name: store.add_labeller(name) for name in labellers}
+    server, thread, url = serve(store, len(labellers))
     start = time.perf_counter()
-    posted = {}
     try:
-        for domain in DSP_DOMAINS:
-
-            def prefer(t1: str, t2: str, d: str = domain) -> str:
-                return "1" if domain_of[t1] == d else "2" if domain_of[t2] == d else "tie"
-
-            posted[domain] = label_over_http(url, tokens[domain], prefer)
+        posted = {name: label_over_http(url, tokens[name], prefer) for name, prefer in labellers.items()}
     finally:
         server.should_exit = True
         thread.join(timeout=10)
     http_seconds = time.perf_counter() - start
-    exported = out / "dsp-per-labeller"
+    exported = project / "per-labeller"
     result = runner.invoke(app, ["label", "export", str(project / "labels"), str(exported), "--per-labeller"])
     assert result.exit_code == 0, result.output
-    profiles = out / "profiles.sqlite"
+    profiles = out / f"{project.name}-profiles.sqlite"
+    for name in labellers:
+        args = ["adapt", str(judge_dir), "--user", name, "--pairs", str(exported / f"{name}.jsonl")]
+        result = runner.invoke(app, [*args, "--store", str(profiles)])
+        assert result.exit_code == 0, result.output
+    return posted, profiles, http_seconds
+
+
+def user_row(name: str, posted: dict, personal: np.ndarray, general: np.ndarray, truth: np.ndarray) -> dict:
+    """Agreement of a labeller's own reward and of the general head with their hidden preference."""
+    decided = truth != 0
+    return {
+        "labeller": name,
+        "labels (1/2/tie)": f"{posted['1']}/{posted['2']}/{posted['tie']}",
+        "test pairs": int(decided.sum()),
+        "own reward": float(np.mean(np.sign(personal[decided]) == np.sign(truth[decided]))),
+        "general head": float(np.mean(np.sign(general[decided]) == np.sign(truth[decided]))),
+    }
+
+
+def dsp_users(out: Path, project: Path, test: list[dict], judge_dir: Path, judge: RewardModel) -> list[dict]:
+    """Domain users: their domain's response beats any other; pairs without it are ties."""
+    from pluralrm.adapt import ProfileStore
+
+    domain_of = {r["text"]: r["model"] for r in read_records(project / RESPONSES)}
+    labellers = {
+        d: lambda t1, t2, d=d: "1" if domain_of[t1] == d else "2" if domain_of[t2] == d else "tie"
+        for d in DSP_DOMAINS
+    }
+    posted, profiles, seconds = label_and_adapt(out, project, labellers, judge_dir)
     names = (*DSP_DOMAINS, DSP_BASELINE)
-    texts = [r["responses"][n] for r in test for n in names]
     H = judge.featurizer(cache=FeatureCache.default()).encode_conversations(
-        [r["query"] for r in test for _ in names], texts
+        [r["query"] for r in test for _ in names], [r["responses"][n] for r in test for n in names]
     )
     rows = []
-    for domain in DSP_DOMAINS:
-        result = runner.invoke(
-            app,
-            [
-                "adapt",
-                str(judge_dir),
-                "--user",
-                domain,
-                "--pairs",
-                str(exported / f"{domain}.jsonl"),
-                "--store",
-                str(profiles),
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        from pluralrm.adapt import ProfileStore
-
-        profile = ProfileStore(profiles).get(domain)
-        own = np.array([names.index(domain) for _ in test])
-        # (n_test, 5) rewards; each query's domain response against its four others
-        personal = judge.rewards(H, user=profile).reshape(len(test), len(names))
+    for j, domain in enumerate(DSP_DOMAINS):
+        others = [k for k in range(len(names)) if k != j]
+        # (n_test, 5) rewards → each query's domain response minus each of its four others
+        personal = judge.rewards(H, user=ProfileStore(profiles).get(domain)).reshape(len(test), len(names))
         general = judge.rewards(H).reshape(len(test), len(names))
-        rows_of = np.arange(len(test))
-        others = [j for j in range(len(names)) if j != names.index(domain)]
-        personal = personal[rows_of, own][:, None] - personal[:, others]
-        general = general[rows_of, own][:, None] - general[:, others]
-        a = personal.ravel()
-        rows.append(
-            {
-                "labeller": domain,
-                "labels (1/2/tie)": f"{posted[domain]['1']}/{posted[domain]['2']}/{posted[domain]['tie']}",
-                "decisive labels": posted[domain]["1"] + posted[domain]["2"],
-                "test pairs": len(a),
-                "own reward": float(np.mean(personal > 0)),
-                "general head": float(np.mean(general > 0)),
-            }
-        )
+        diff = lambda R, j=j, o=others: (R[:, [j]] - R[:, o]).ravel()  # noqa: E731
+        rows.append(user_row(domain, posted[domain], diff(personal), diff(general), np.ones(4 * len(test))))
     rows.append(
         {
-            "labeller": "(HTTP labelling seconds)",
-            "labels (1/2/tie)": f"{http_seconds:.1f}",
-            "decisive labels": "",
+            "labeller": f"({sum(sum(c.values()) for c in posted.values())} labels over HTTP, s)",
+            "labels (1/2/tie)": f"{seconds:.1f}",
+            "test pairs": "",
+            "own reward": "",
+            "general head": "",
+        }
+    )
+    return rows
+
+
+def synthetic_project(out: Path, judge: RewardModel, judge_name: str, config) -> tuple[Path, dict, object]:
+    """Synthetic prompts and responses (known attributes) through the pipeline."""
+    from pluralrm.data.synthetic import make_synthetic_preferences
+
+    data = make_synthetic_preferences(n_prompts=32, responses_per_prompt=5, seed=0)
+    project = out / "synthetic"
+    project.mkdir(parents=True, exist_ok=True)
+    by_prompt: dict[str, list[str]] = {}
+    for r in data.responses:
+        by_prompt.setdefault(r["prompt"], []).append(r["text"])
+    wide = project / "synthetic-wide.jsonl"
+    wide.write_text(
+        "".join(
+            json.dumps({"id": str(i), "prompt": p} | {f"response_{j}": t for j, t in enumerate(texts, 1)})
+            + "\n"
+            for i, (p, texts) in enumerate(by_prompt.items())
+        )
+    )
+    run_prompts(project, [wide], featurizer=judge.featurizer(cache=FeatureCache.default()), force=True)
+    run_responses(project, from_wide=[wide], force=True)
+    run_filter(project, judge=F.RewardJudge(judge, name=judge_name), config=config, force=True)
+    return project, {r["text"]: np.asarray(r["attributes"]) for r in data.responses}, data.users
+
+
+def synthetic_users(
+    out: Path, project: Path, attributes: dict, users: dict, judge_dir: Path, judge
+) -> list[dict]:
+    """Synthetic users: utility = their weights · the response's attributes; held-out prompts' pairs."""
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.data.synthetic import make_synthetic_preferences
+
+    def prefer(t1: str, t2: str, w) -> str:
+        u1, u2 = float(w @ attributes[t1]), float(w @ attributes[t2])
+        return "1" if u1 > u2 else "2" if u2 > u1 else "tie"
+
+    labellers = {name: lambda t1, t2, w=w: prefer(t1, t2, w) for name, w in users.items()}
+    posted, profiles, seconds = label_and_adapt(out, project, labellers, judge_dir)
+    held = make_synthetic_preferences(n_prompts=24, responses_per_prompt=4, seed=9)
+    by_prompt: dict[str, list[dict]] = {}
+    for r in held.responses:
+        by_prompt.setdefault(r["prompt"], []).append(r)
+    pairs = [(a, b) for group in by_prompt.values() for a, b in itertools.combinations(group, 2)]
+    H = judge.featurizer(cache=FeatureCache.default()).encode_conversations(
+        [a["prompt"] for a, _ in pairs] * 2, [a["text"] for a, _ in pairs] + [b["text"] for _, b in pairs]
+    )
+    D = H[: len(pairs)] - H[len(pairs) :]
+    rows = []
+    for name, w in users.items():
+        truth = np.array([w @ (np.asarray(a["attributes"]) - np.asarray(b["attributes"])) for a, b in pairs])
+        personal = judge.rewards(D, user=ProfileStore(profiles).get(name))
+        rows.append(user_row(name, posted[name], personal, judge.rewards(D), truth))
+    rows.append(
+        {
+            "labeller": f"({sum(sum(c.values()) for c in posted.values())} labels over HTTP, s)",
+            "labels (1/2/tie)": f"{seconds:.1f}",
             "test pairs": "",
             "own reward": "",
             "general head": "",
@@ -335,6 +394,9 @@ def main() -> None:
     dsp = dsp_project(args.out, train[: args.dsp_queries], judge, args.judge.name, config)
     report["dsp_stage_table"] = stage_table(dsp)
     report["dsp_users"] = dsp_users(args.out, dsp, test[: args.dsp_queries], args.judge, judge)
+    synthetic, attributes, users = synthetic_project(args.out, judge, args.judge.name, config)
+    report["synthetic_stage_table"] = stage_table(synthetic)
+    report["synthetic_users"] = synthetic_users(args.out, synthetic, attributes, users, args.judge, judge)
     for name, project in (("hh", hh), ("dsp", dsp)):
         rows, meta = by_stage(project, judge, oracle, args.seeds, alpha=1e-2)
         report[f"{name}_by_stage"], report[f"{name}_by_stage_meta"] = rows, meta
@@ -344,6 +406,8 @@ def main() -> None:
     print("## stages, HH-harmless + SmolLM2\n" + markdown(report["hh_stage_table"], stage_columns))
     print("\n## stages, DSP\n" + markdown(report["dsp_stage_table"], stage_columns))
     print("\n## DSP domain users\n" + markdown(report["dsp_users"], list(report["dsp_users"][0])))
+    print("\n## stages, synthetic\n" + markdown(report["synthetic_stage_table"], stage_columns))
+    print("\n## synthetic users\n" + markdown(report["synthetic_users"], list(report["synthetic_users"][0])))
     for name in ("hh", "dsp"):
         rows = report[f"{name}_by_stage"]
         print(f"\n## accuracy by stage ({name})\n" + markdown(rows, list(rows[0])))
