@@ -258,6 +258,9 @@ class CollectConfig:
     min_stopwords: float = _setting(
         0.08, "Filter: English stop-word share of the prose lines below which it is 'wrong language'."
     )
+    skip_rules: tuple[str, ...] = _setting(
+        (), "Filter: response rules not to apply (e.g. refusal, when some users may want refusals)."
+    )
     near_identical: float = _setting(
         0.9, "Filter: drop a pair whose two responses' character similarity is at least this."
     )
