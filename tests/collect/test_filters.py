@@ -225,3 +225,14 @@ def test_lm_judge_over_an_openai_compatible_endpoint(judge_server):
     assert seen[0]["temperature"] == 0.0 and seen[0]["max_tokens"] == 4
     assert "[Response A]\nshort" in seen[0]["messages"][0]["content"]
     assert "[Response A]\na longer answer" in seen[1]["messages"][0]["content"]  # the swapped order
+
+
+def test_rules_can_be_skipped_by_name_and_a_typo_is_an_error():
+    from pluralrm.config import COLLECT, replace
+
+    names = [
+        rule.name for rule in F.default_response_rules(replace(COLLECT, skip_rules=("refusal", "truncated")))
+    ]
+    assert names == ["empty", "repeated-ngrams", "wrong-language"]
+    with pytest.raises(ValueError, match=r"unknown rule\(s\) to skip: \['refusals'\]"):
+        F.default_response_rules(replace(COLLECT, skip_rules=("refusals",)))

@@ -290,6 +290,10 @@ def filter_(
     ngram: Annotated[int, collect_option("ngram")] = COLLECT.ngram,
     max_repeated: Annotated[float, collect_option("max_repeated")] = COLLECT.max_repeated,
     min_stopwords: Annotated[float, collect_option("min_stopwords")] = COLLECT.min_stopwords,
+    skip_rule: Annotated[
+        list[str] | None,
+        typer.Option("--skip-rule", help="A response rule not to apply (e.g. refusal); repeatable."),
+    ] = None,
     near_identical: Annotated[float, collect_option("near_identical")] = COLLECT.near_identical,
     pairs_per_prompt: Annotated[int, collect_option("pairs_per_prompt")] = COLLECT.pairs_per_prompt,
     ai_fraction: Annotated[float, collect_option("ai_fraction")] = COLLECT.ai_fraction,
@@ -312,6 +316,7 @@ def filter_(
         max_repeated=max_repeated,
         min_stopwords=min_stopwords,
         near_identical=near_identical,
+        skip_rules=tuple(skip_rule or COLLECT.skip_rules),
         pairs_per_prompt=pairs_per_prompt,
         ai_fraction=ai_fraction,
         ai_margin=ai_margin,

@@ -176,14 +176,24 @@ class Refusal:
 
 
 def default_response_rules(config: Any = COLLECT) -> list[ResponseRule]:
-    """The degenerate-response rules in the order the filter stage applies them."""
-    return [
+    """The degenerate-response rules in the order the filter stage applies them, less ``config.skip_rules``.
+
+    Raises
+    ------
+    ValueError
+        A name in ``skip_rules`` that is no rule (a typo would otherwise silently filter as before).
+    """
+    rules: list[ResponseRule] = [
         Empty(config.min_chars),
         Truncated(),
         RepeatedNgrams(config.ngram, config.max_repeated),
         WrongLanguage(config.min_stopwords),
         Refusal(),
     ]
+    unknown = set(config.skip_rules) - {rule.name for rule in rules}
+    if unknown:
+        raise ValueError(f"unknown rule(s) to skip: {sorted(unknown)}; rules are {[r.name for r in rules]}")
+    return [rule for rule in rules if rule.name not in config.skip_rules]
 
 
 # --- pairs ------------------------------------------------------------------------------------------

@@ -116,6 +116,11 @@ class StageManifest:
     started_at: str = field(default_factory=now)
     seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        # As JSON stores them (tuples become lists), so a manifest read back compares equal to a new one.
+        self.inputs = json.loads(json.dumps(self.inputs))
+        self.settings = json.loads(json.dumps(self.settings, default=str))
+
     def to_dict(self) -> dict[str, Any]:
         import pluralrm
 
