@@ -368,47 +368,17 @@ def labels_needed(rows: list[dict], column: str, target: float) -> str:
     return f"> {rows[-2]['human labels']}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--generated", type=Path, required=True, help="Wide SmolLM2 file of HH-harmless prompts."
-    )
-    parser.add_argument(
-        "--judge", type=Path, required=True, help="AI judge reward model (MiniLM, PCA heads)."
-    )
-    parser.add_argument("--oracle", type=Path, required=True, help="The simulated humans' reward model.")
-    parser.add_argument("--dsp-queries", type=int, default=120, help="DSP queries used from each half.")
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
-    if not (SHARED / "dsp").exists():
-        raise SystemExit(f"real data not available: {SHARED} is absent")
-    args.out.mkdir(parents=True, exist_ok=True)
-    judge, oracle = RewardModel.from_pretrained(args.judge), RewardModel.from_pretrained(args.oracle)
-    config = replace(COLLECT, pairs_per_prompt=100, ai_fraction=0.5)
-    report: dict = {}
-    start = time.perf_counter()
-    hh = stages(args.out, args.generated, judge, args.judge.name, config)
-    report["hh_stage_table"] = stage_table(hh)
-    train, test = dsp_queries(seed=0)
-    dsp = dsp_project(args.out, train[: args.dsp_queries], judge, args.judge.name, config)
-    report["dsp_stage_table"] = stage_table(dsp)
-    report["dsp_users"] = dsp_users(args.out, dsp, test[: args.dsp_queries], args.judge, judge)
-    synthetic, attributes, users = synthetic_project(args.out, judge, args.judge.name, config)
-    report["synthetic_stage_table"] = stage_table(synthetic)
-    report["synthetic_users"] = synthetic_users(args.out, synthetic, attributes, users, args.judge, judge)
-    for name, project in (("hh", hh), ("dsp", dsp)):
-        rows, meta = by_stage(project, judge, oracle, args.seeds, alpha=1e-2)
-        report[f"{name}_by_stage"], report[f"{name}_by_stage_meta"] = rows, meta
-    report["seconds"] = round(time.perf_counter() - start, 1)
-    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+def print_report(report: dict) -> None:
     stage_columns = ["stage", "rule", "in", "out", "seconds"]
-    print("## stages, HH-harmless + SmolLM2\n" + markdown(report["hh_stage_table"], stage_columns))
-    print("\n## stages, DSP\n" + markdown(report["dsp_stage_table"], stage_columns))
-    print("\n## DSP domain users\n" + markdown(report["dsp_users"], list(report["dsp_users"][0])))
-    print("\n## stages, synthetic\n" + markdown(report["synthetic_stage_table"], stage_columns))
-    print("\n## synthetic users\n" + markdown(report["synthetic_users"], list(report["synthetic_users"][0])))
+    for key, title in (("hh", "HH-harmless + SmolLM2"), ("dsp", "DSP"), ("synthetic", "synthetic")):
+        if f"{key}_stage_table" in report:
+            print(f"\n## stages, {title}\n" + markdown(report[f"{key}_stage_table"], stage_columns))
+    for key in ("dsp_users", "synthetic_users"):
+        if key in report:
+            print(f"\n## {key}\n" + markdown(report[key], list(report[key][0])))
     for name in ("hh", "dsp"):
+        if f"{name}_by_stage" not in report:
+            continue
         rows = report[f"{name}_by_stage"]
         print(f"\n## accuracy by stage ({name})\n" + markdown(rows, list(rows[0])))
         print(json.dumps(report[f"{name}_by_stage_meta"]))
@@ -417,6 +387,50 @@ def main() -> None:
             needed = {c: labels_needed(rows, c, target) for c in list(rows[0])[1:]}
             print(f"labels needed for accuracy {target:.3f}: {needed}")
     print(f"\ntotal {report['seconds']} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--generated", type=Path, required=True, help="Wide SmolLM2 file of HH prompts.")
+    parser.add_argument(
+        "--judge", type=Path, required=True, help="AI judge reward model (MiniLM, PCA heads)."
+    )
+    parser.add_argument("--oracle", type=Path, required=True, help="The simulated humans' reward model.")
+    parser.add_argument("--dsp-queries", type=int, default=120, help="DSP queries used from each half.")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--parts", default="hh,dsp,synthetic", help="Which data sets to run.")
+    parser.add_argument("--skip-rule", action="append", default=[], help="A response rule not to apply.")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    if not (SHARED / "dsp").exists():
+        raise SystemExit(f"real data not available: {SHARED} is absent")
+    args.out.mkdir(parents=True, exist_ok=True)
+    parts = set(args.parts.split(","))
+    judge, oracle = RewardModel.from_pretrained(args.judge), RewardModel.from_pretrained(args.oracle)
+    config = replace(COLLECT, pairs_per_prompt=100, ai_fraction=0.5, skip_rules=tuple(args.skip_rule))
+    report: dict = {}
+    start = time.perf_counter()
+    projects = {}
+    if "hh" in parts:
+        projects["hh"] = stages(args.out, args.generated, judge, args.judge.name, config)
+        report["hh_stage_table"] = stage_table(projects["hh"])
+    if "dsp" in parts:
+        train, test = dsp_queries(seed=0)
+        projects["dsp"] = dsp_project(args.out, train[: args.dsp_queries], judge, args.judge.name, config)
+        report["dsp_stage_table"] = stage_table(projects["dsp"])
+        report["dsp_users"] = dsp_users(
+            args.out, projects["dsp"], test[: args.dsp_queries], args.judge, judge
+        )
+    if "synthetic" in parts:
+        synthetic, attributes, users = synthetic_project(args.out, judge, args.judge.name, config)
+        report["synthetic_stage_table"] = stage_table(synthetic)
+        report["synthetic_users"] = synthetic_users(args.out, synthetic, attributes, users, args.judge, judge)
+    for name, project in projects.items():
+        rows, meta = by_stage(project, judge, oracle, args.seeds, alpha=1e-2)
+        report[f"{name}_by_stage"], report[f"{name}_by_stage_meta"] = rows, meta
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    print_report(report)
 
 
 if __name__ == "__main__":
