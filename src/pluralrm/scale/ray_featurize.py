@@ -3,9 +3,9 @@
 Why it is built this way:
 
 * **The driver loads no backbone.** It deduplicates (prompt, response) rows, orders them and hands them to
-  Ray Data; each :class:`FeaturizeWorker` actor loads the backbone once (``concurrency=num_workers``, one
-  per GPU with ``num_gpus=1``) and formats and encodes its batches with the ordinary
-  :class:`~pluralrm.backbone.Featurizer` — the same code as one process, so the same vectors.
+  Ray Data; each :class:`FeaturizeWorker` actor of a fixed ``ActorPoolStrategy`` (``num_workers`` actors,
+  one per GPU with ``num_gpus=1``) loads the backbone once and formats and encodes its batches with the
+  ordinary :class:`~pluralrm.backbone.Featurizer` — the same code as one process, so the same vectors.
 * **Length order.** Pairs are sorted by text length before they are split, so each batch an actor gets
   holds texts of similar length, and the featurizer length-sorts again by tokens inside it. Responses to
   one prompt (ranked files) keep their order instead, so a causal backbone shares the prompt's pass.
@@ -35,6 +35,21 @@ from pluralrm.scale.recipe import FeaturizerRecipe
 logger = logging.getLogger(__name__)
 
 
+def _use_reserved_cpus() -> None:
+    """Run torch on the CPUs Ray reserved for this actor.
+
+    Ray reserves ``num_cpus`` for an actor but does not cap torch, which starts one thread per core of the
+    node: two actors on a 2-core node measured 2 threads each (4 on 2 cores, oversubscribed).
+    """
+    import ray
+    import torch
+
+    if ray.is_initialized():
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0)
+        if cpus >= 1:
+            torch.set_num_threads(int(cpus))
+
+
 class FeaturizeWorker:
     """A Ray Data actor: builds the featurizer once, then turns batches of rows into vectors.
 
@@ -49,6 +64,7 @@ class FeaturizeWorker:
     """
 
     def __init__(self, recipe: FeaturizerRecipe, share_prompts: bool = False) -> None:
+        _use_reserved_cpus()
         self.featurizer = recipe.build()
         self.share_prompts = share_prompts
         self.namespace = json.dumps(self.featurizer.namespace(self.featurizer.spec), sort_keys=True)
@@ -164,7 +180,7 @@ def _run(items, recipe, engine, share_prompts, worker_class, show_progress) -> t
         fn_constructor_kwargs={"recipe": recipe, "share_prompts": share_prompts},
         batch_size=engine.rows_per_batch,
         batch_format="numpy",
-        concurrency=engine.num_workers,
+        compute=ray.data.ActorPoolStrategy(size=engine.num_workers),  # a fixed pool: one backbone each
         num_cpus=engine.cpus_per_worker,
         num_gpus=engine.gpus_per_worker or None,
     )
