@@ -81,22 +81,31 @@ class _Writer:
 
     def __init__(self) -> None:
         self.seeds: list[int] = []
+        self.contents: list[str] = []
 
     def complete(self, messages, params, seed):
         self.seeds.append(seed)
+        self.contents.append(messages[0]["content"])
         assert "1. " in messages[0]["content"]
         n = len(self.seeds)
-        text = "1. How do I bake bread?" if n == 2 else f'"Request number {n}?"\nextra line'
+        text = (
+            "1. How do I bake bread?"
+            if n == 2
+            else f'Here is a new request:\n"Request number {n}?"\nextra line'
+        )
         return [Completion(text, "stop", self.model)]
 
 
 def test_self_instruct_adds_new_prompts_with_their_provenance(tmp_path):
     text, jsonl = _files(tmp_path)
     prompts = load_sources([text, jsonl])
+    prompts[2]["prompt"] = [{"role": "user", "content": "Name a planet."}]  # shown by its user turn
     writer = _Writer()
     new = expand_self_instruct(prompts, writer, 3, seed=7)
     assert [p["prompt"] for p in new] == ["Request number 1?", "Request number 3?"]  # #2 already exists
     assert writer.seeds == [7, 8, 9]
+    assert all("Name a planet." in c for c in writer.contents)  # 3 examples of 3: every request shows it
+    assert not any("'role'" in c for c in writer.contents)  # a conversation is shown as its user turn
     first = new[0]["provenance"]
     assert first["source"] == "self-instruct" and first["model"] == "writer-lm" and first["seed"] == 7
     assert len(first["parents"]) == 3 and set(first["parents"]) <= {p["prompt_id"] for p in prompts}

@@ -60,7 +60,7 @@ def _show(project: Path, stage: str) -> None:
                 row["rule"],
                 str(row["in"]),
                 str(row["out"]),
-                str(row["in"] - row["out"]),
+                str(row["in"] - row["out"]) if row["in"] else "",
                 f"{row['seconds']:.2f}",
             )
     console.print(table)

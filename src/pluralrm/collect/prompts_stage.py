@@ -103,8 +103,18 @@ SELF_INSTRUCT = (
 )
 
 
+def _first_request(prompt: Any) -> str:
+    """A prompt as one example request: itself, or a conversation's first user turn (one line)."""
+    if isinstance(prompt, str):
+        text = prompt
+    else:
+        text = next((str(m.get("content", "")) for m in prompt if m.get("role") == "user"), "")
+    return " ".join(text.split())
+
+
 def _clean_request(text: str) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    """The LM's new request: its first line that is not a lead-in ("Here's a new request:")."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().endswith(":")), "")
     return re.sub(r"^(?:\d+[.)]\s*|[-*]\s*|request:\s*)", "", line, flags=re.IGNORECASE).strip().strip('"')
 
 
@@ -126,13 +136,13 @@ def expand_self_instruct(
 
     Parameters
     ----------
-    prompts : prompt records (string prompts are used as examples)
+    prompts : prompt records (a conversation is shown by its first user turn)
     generator : pluralrm.generate.Generator
         A :class:`~pluralrm.generate.local.LocalGenerator`, an endpoint, or a test stand-in.
     """
     from pluralrm.generate.sampling import SamplingParams
 
-    pool = [p for p in prompts if isinstance(p["prompt"], str)]
+    pool = [(p, request) for p in prompts if (request := _first_request(p["prompt"]))]
     if n_new <= 0 or not pool:
         return []
     params = SamplingParams(n=1, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed)
@@ -141,7 +151,7 @@ def expand_self_instruct(
     out: list[dict[str, Any]] = []
     for i in range(n_new):
         shown = [pool[j] for j in rng.choice(len(pool), size=min(examples, len(pool)), replace=False)]
-        listing = "\n".join(f"{k}. {p['prompt']}" for k, p in enumerate(shown, start=1))
+        listing = "\n".join(f"{k}. {request}" for k, (_, request) in enumerate(shown, start=1))
         messages = [{"role": "user", "content": SELF_INSTRUCT.format(examples=listing)}]
         [completion] = generator.complete(messages, params, (seed + i) % 2**31)[:1]
         text = _clean_request(completion.text)
@@ -155,7 +165,7 @@ def expand_self_instruct(
                 "subset": None,
                 "provenance": provenance(
                     "prompts",
-                    parents=[p["prompt_id"] for p in shown],
+                    parents=[p["prompt_id"] for p, _ in shown],
                     source="self-instruct",
                     model=generator.model,
                     params=params.as_dict(),
