@@ -154,9 +154,15 @@ def test_killed_worker_is_retried_and_every_vector_arrives_once(tiny_model_dirs,
     local = _recipe(tiny_model_dirs["bert"], None).build().encode_conversations(prompts, responses)
     assert result.features.shape == local.shape
     assert np.abs(result.features - local).max() <= 1e-5
-    # The cache holds each text once: the dead worker flushed nothing twice.
+    # The cache's shards hold each text exactly once: the retried batch wrote nothing twice.
+    from safetensors import safe_open
+
     cache = FeatureCache(tmp_path / "features").namespace(result.namespace)
-    assert len(cache) == result.n_unique
+    rows = 0
+    for shard in _shards(tmp_path / "features"):
+        with safe_open(shard, framework="numpy") as handle:
+            rows += handle.get_slice("keys").get_shape()[0]
+    assert rows == len(cache) == result.n_unique
 
 
 def _synthetic_features(rng: np.random.Generator, n: int, d: int, start: int) -> PairFeatures:

@@ -8,7 +8,7 @@ which is what lets a re-run, or a batch retried after a worker died, find vector
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ class FeaturizerRecipe:
         L2-normalize each vector (``FeatureSpec.normalize``, which ``FeaturizeConfig`` does not carry).
     """
 
-    config: FeaturizeConfig = field(default_factory=lambda: FEATURIZE)
+    config: FeaturizeConfig = FEATURIZE
     cache_root: str | None = None
     normalize: bool = False
 
