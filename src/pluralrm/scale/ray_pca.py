@@ -127,11 +127,8 @@ def fit_reward_model_ray(
         Pairs the heads were fitted on and pairs held out to pick the general head's penalty.
     """
     import ray
-    from scipy.optimize import minimize
 
     from pluralrm.data.splits import group_split
-    from pluralrm.rewards.decomposed import DecomposedRewardModel
-    from pluralrm.rewards.linear_head import LinearRewardHead
     from pluralrm.rewards.reward_model import RewardModel
 
     directories = [Path(item) for item in inputs]
@@ -161,17 +158,8 @@ def fit_reward_model_ray(
         offset += n
     logger.info("ray decompose: %d pairs in %d shards", len(groups), len(shards))
     try:
-        decomposed, fingerprint, scale = _pca(ray, shards, config, DecomposedRewardModel)
-        general = _general_head(
-            ray,
-            shards,
-            scale,
-            decomposed.n_samples_seen_,
-            decomposed.n_features_in_,
-            config,
-            minimize,
-            LinearRewardHead,
-        )
+        decomposed, fingerprint, scale = _pca(shards, config)
+        general = _general_head(shards, scale, decomposed.n_samples_seen_, decomposed.n_features_in_, config)
     finally:
         for shard in shards:
             ray.kill(shard)
@@ -189,12 +177,16 @@ def fit_reward_model_ray(
     return model, len(train_idx), len(val_idx)
 
 
-def _pca(ray, shards, config, estimator):
+def _pca(shards: list, config: DecomposeConfig):
     """Add the shards' sums into one estimator and finish it; the chained digest; the BT scale."""
+    import ray
+
+    from pluralrm.rewards.decomposed import DecomposedRewardModel
+
     parts = ray.get([shard.sums.remote() for shard in shards])
     d = parts[0][0].shape[0]
     k = None if config.n_components is None else min(config.n_components, d)
-    pca = estimator(n_components=k, center=config.center, batch_size=config.batch_size)
+    pca = DecomposedRewardModel(n_components=k, center=config.center, batch_size=config.batch_size)
     pca._sum, pca._outer = np.zeros(d), np.zeros((d, d))
     pca.n_samples_seen_ = 0
     chained = hashlib.sha256()
@@ -209,8 +201,13 @@ def _pca(ray, shards, config, estimator):
     return pca, chained.hexdigest(), scale
 
 
-def _general_head(ray, shards, scale, n, d, config, minimize, head_class):
+def _general_head(shards: list, scale: float, n: int, d: int, config: DecomposeConfig):
     """Bradley–Terry L-BFGS with distributed loss and gradient, one fit per penalty, best on validation."""
+    import ray
+    from scipy.optimize import minimize
+
+    from pluralrm.rewards.linear_head import LinearRewardHead
+
     best, best_accuracy = None, -1.0
     for alpha in config.alphas:
 
@@ -220,8 +217,10 @@ def _general_head(ray, shards, scale, n, d, config, minimize, head_class):
             grad = sum(p[1] for p in parts) / n + alpha * w
             return float(loss), grad
 
-        result = minimize(objective, np.zeros(d), jac=True, method="L-BFGS-B", options={"maxiter": 500})
-        head = head_class.from_coef(result.x / scale, alpha=alpha)
+        head = LinearRewardHead(alpha=alpha)  # its max_iter, as LinearRewardHead.fit uses
+        options = {"maxiter": head.max_iter}
+        result = minimize(objective, np.zeros(d), jac=True, method="L-BFGS-B", options=options)
+        head = LinearRewardHead.from_coef(result.x / scale, alpha=alpha)
         head.n_iter_ = int(result.nit)
         counts = ray.get([shard.val_correct.remote(head.coef_) for shard in shards])
         total = sum(c[1] for c in counts)
