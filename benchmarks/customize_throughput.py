@@ -68,10 +68,9 @@ def run_trainer(model, tokenizer, examples, config, steps: int) -> tuple[float, 
 def run_plain(model, tokenizer, examples, config, steps: int) -> tuple[float, int]:
     """The same steps as a hand-written loop: collate, forward both sides, BT loss, backward, AdamW."""
     from transformers import get_linear_schedule_with_warmup
+    from trl.trainer.utils import disable_dropout_in_model
 
     from pluralrm.customize.trainer import PreferenceCollator
-
-    from trl.trainer.utils import disable_dropout_in_model
 
     disable_dropout_in_model(model)  # what RewardTrainer does by default (disable_dropout=True)
     collate = PreferenceCollator(pad_token_id=tokenizer.pad_token_id)
