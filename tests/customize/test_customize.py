@@ -83,6 +83,17 @@ def test_stage3_from_stage2_chains_stages_and_mixes_in_general_pairs(tiny_model_
     assert stage3.n_train == n_train_domain + round(0.5 * n_train_domain)
 
 
+def test_without_validation_pairs_every_pair_is_trained_on(tiny_model_dirs, tmp_path):
+    # validation_fraction 0 (what a user with 15 labelled pairs wants) used to crash on the empty validation set
+    config = CustomizeConfig(**{**FAST.__dict__, "validation_fraction": 0.0})
+    pairs = rule_pairs(6)
+    result = customize_reward_model(
+        pairs, base=str(tiny_model_dirs["bert"]), out_dir=tmp_path / "all", config=config
+    )
+    assert (result.n_train, result.n_validation, result.validation_accuracy) == (len(pairs), 0, None)
+    assert result.metadata["stages"][-1]["validation_accuracy"] is None
+
+
 def test_imitation_adds_the_language_modelling_loss_of_the_chosen_response(tiny_model_dirs, tmp_path):
     plain = CustomizeConfig(epochs=1, learning_rate=1e-9, batch_size=4, device="cpu", dtype="float32")
     base = str(tiny_model_dirs["llama"])

@@ -90,6 +90,8 @@ def tokenize_pairs(
     Raises ``ValueError`` when a text ends in the pad token: a ``ForSequenceClassification`` model reads
     the last token that is *not* padding, pluralrm's featurizer the last real one, and the two would differ.
     """
+    if not pairs:  # no validation pairs (validation_fraction 0): tokenizers fail on an empty batch
+        return []
     chosen = [format_conversation(p["prompt"], p["chosen"], tokenizer, kind) for p in pairs]
     rejected = [format_conversation(p["prompt"], p["rejected"], tokenizer, kind) for p in pairs]
     add_special = not uses_chat_template(tokenizer, kind)
