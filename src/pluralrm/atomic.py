@@ -7,12 +7,15 @@ a run killed half-way) sees either the old file or the complete new one, never a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -47,3 +50,23 @@ def write_jsonl(path: str | Path, records: Iterable[dict]) -> int:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
             n += 1
     return n
+
+
+def cut_torn_line(path: str | Path) -> bytes:
+    """The complete lines of an append-only file being resumed.
+
+    A last line without its newline is a write cut by a kill: it is removed from the file (with a warning),
+    so that the resumed run appends after whole records only.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    end = data.rfind(b"\n") + 1
+    if end < len(data):
+        logger.warning(
+            "%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - end
+        )
+        with open(path, "r+b") as handle:
+            handle.truncate(end)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return data[:end]

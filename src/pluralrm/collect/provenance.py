@@ -184,24 +184,9 @@ def append_record(handle: IO[str], record: dict[str, Any]) -> None:
     os.fsync(handle.fileno())
 
 
-def read_records(path: str | Path, *, drop_torn: bool = False) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, with a located error for a bad line.
-
-    ``drop_torn``: an append-only file being resumed; a last line without its newline (a write cut by a
-    kill) is removed from the file, not reported.
-    """
-    path = Path(path)
-    data = path.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if drop_torn and end < len(data):
-        logger.warning(
-            "%s: dropping a torn last line (%d bytes) left by an interrupted run", path, len(data) - end
-        )
-        with open(path, "r+b") as handle:
-            handle.truncate(end)
-            handle.flush()
-            os.fsync(handle.fileno())
-        data = data[:end]
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The JSON objects of a JSONL file, with a located error for a bad line."""
+    data = Path(path).read_bytes()
     records = []
     for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
         if not line.strip():

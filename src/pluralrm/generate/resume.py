@@ -9,15 +9,12 @@ its responses samples of two different distributions.
 from __future__ import annotations
 
 import json
-import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from pluralrm.atomic import cut_torn_line
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.generate.prompts import PromptRecord, prompt_key
-
-logger = logging.getLogger(__name__)
 
 
 class ResumeMismatchError(ValueError):
@@ -38,21 +35,6 @@ def _mismatch(found: dict, wanted: dict) -> str:
     )
 
 
-def _cut_torn_line(out: Path) -> bytes:
-    """The file's complete lines; a last line without its newline (a write cut by a kill) is removed."""
-    data = out.read_bytes()
-    end = data.rfind(b"\n") + 1
-    if end < len(data):
-        logger.warning(
-            "%s: dropping a torn last line (%d bytes) left by an interrupted run", out, len(data) - end
-        )
-        with open(out, "r+b") as handle:
-            handle.truncate(end)
-            handle.flush()
-            os.fsync(handle.fileno())
-    return data[:end]
-
-
 def read_done(out: Path, generation: dict, prompts: Sequence[PromptRecord]) -> tuple[set[str], int]:
     """Ids already answered in ``out`` (after cutting a torn last line) and how many responses were cut.
 
@@ -68,7 +50,7 @@ def read_done(out: Path, generation: dict, prompts: Sequence[PromptRecord]) -> t
     current = {p.id: prompt_key(p.prompt) for p in prompts}
     done: set[str] = set()
     n_length = 0
-    for line_number, line in enumerate(_cut_torn_line(out).split(b"\n")[:-1], start=1):
+    for line_number, line in enumerate(cut_torn_line(out).split(b"\n")[:-1], start=1):
         location = RecordLocation(str(out), line=line_number)
         if not line.strip():
             continue
