@@ -77,6 +77,29 @@ def checkpoint_to_resume(checkpoints: Path, identity: dict[str, Any]) -> str | N
     return last
 
 
+def run_arguments(checkpoints: Path, *, seed: int, on_cuda: bool, save_steps: int) -> dict[str, Any]:
+    """The TrainingArguments every pluralrm training run shares, whatever TRL config it goes into.
+
+    A loss logged at every step (what :func:`loss_watch` and the progress bars read, NaN/inf unfiltered so
+    that it can stop the run), checkpoints every ``save_steps`` for resuming (two kept), seeded data order,
+    and nothing reported or pushed anywhere; Rich draws the progress, not tqdm.
+    """
+    return {
+        "output_dir": str(checkpoints),
+        "seed": seed,
+        "data_seed": seed,
+        "use_cpu": not on_cuda,
+        "logging_steps": 1,
+        "logging_nan_inf_filter": False,
+        "save_strategy": "steps",
+        "save_steps": save_steps,
+        "save_total_limit": 2,
+        "report_to": [],
+        "push_to_hub": False,
+        "disable_tqdm": True,
+    }
+
+
 def replace_dir(build: Path, target: Path) -> None:
     """Move a fully written directory into place; a reader sees the old one or the new one, never half."""
     old = None

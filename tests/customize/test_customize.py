@@ -84,7 +84,7 @@ def test_stage3_from_stage2_chains_stages_and_mixes_in_general_pairs(tiny_model_
 
 
 def test_without_validation_pairs_every_pair_is_trained_on(tiny_model_dirs, tmp_path):
-    # validation_fraction 0 (what a user with 15 labelled pairs wants) used to crash on the empty validation set
+    # validation_fraction 0 (a user with 15 labelled pairs) used to crash on the empty validation set
     config = CustomizeConfig(**{**FAST.__dict__, "validation_fraction": 0.0})
     pairs = rule_pairs(6)
     result = customize_reward_model(

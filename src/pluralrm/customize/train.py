@@ -32,6 +32,7 @@ from pluralrm.training_runs import (
     checkpoint_to_resume,
     loss_watch,
     quiet_progress_bars,
+    run_arguments,
     training_versions,
 )
 
@@ -143,7 +144,7 @@ def _reward_args(config: CustomizeConfig, checkpoints: Path, device: str, dtype:
 
     on_cuda = device.startswith("cuda")
     return RewardConfig(
-        output_dir=str(checkpoints),
+        **run_arguments(checkpoints, seed=config.seed, on_cuda=on_cuda, save_steps=config.save_steps),
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         warmup_steps=0.05,
@@ -151,22 +152,11 @@ def _reward_args(config: CustomizeConfig, checkpoints: Path, device: str, dtype:
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.gradient_accumulation,
         max_length=None,  # texts arrive left-truncated to max_length already
-        seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=not on_cuda,
         bf16=dtype == "bfloat16",
         activation_checkpointing=config.gradient_checkpointing,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy=("steps" if config.eval_steps else "epoch") if validate else "no",
         eval_steps=config.eval_steps or None,
-        logging_steps=1,
-        logging_nan_inf_filter=False,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        report_to=[],
-        push_to_hub=False,
-        disable_tqdm=True,
     )
 
 

@@ -38,6 +38,7 @@ from pluralrm.training_runs import (
     loss_watch,
     quiet_progress_bars,
     replace_dir,
+    run_arguments,
     training_versions,
 )
 
@@ -117,7 +118,7 @@ def _sft_args(config: FinetuneConfig, checkpoints: Path, device: str):
 
     on_cuda = device.startswith("cuda")
     return SFTConfig(
-        output_dir=str(checkpoints),
+        **run_arguments(checkpoints, seed=config.seed, on_cuda=on_cuda, save_steps=config.save_steps),
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
         per_device_train_batch_size=config.batch_size,
@@ -125,22 +126,11 @@ def _sft_args(config: FinetuneConfig, checkpoints: Path, device: str):
         max_length=config.max_length,
         packing=False,
         completion_only_loss=True,
-        seed=config.seed,
-        data_seed=config.seed,
-        use_cpu=not on_cuda,
         # fp32 on CPU (bf16 autocast there is only faster on some CPUs, and this is not where to guess);
         # bf16 mixed precision on GPUs that have it, with fp32 master weights.
         bf16=on_cuda and torch.cuda.is_bf16_supported(),
         # TRL turns checkpointing on by default; for models this size the recomputation only costs time.
         activation_checkpointing=False,
-        logging_steps=1,
-        logging_nan_inf_filter=False,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        report_to=[],
-        push_to_hub=False,
-        disable_tqdm=True,
     )
 
 
