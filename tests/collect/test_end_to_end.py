@@ -9,23 +9,21 @@ response attributes; they answer by their utility, so the truth of every pair is
 from __future__ import annotations
 
 import itertools
-import socket
-import threading
-import time
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 from typer.testing import CliRunner
 
 from pluralrm.cli import app
 from pluralrm.collect.filters import RewardJudge
+from pluralrm.collect.label_app import create_label_app
 from pluralrm.collect.pipeline import TO_LABEL, run_filter, run_prompts, run_responses
 from pluralrm.collect.responses_stage import GeneratorSetting
 from pluralrm.config import COLLECT, LABEL, replace
 from pluralrm.data.synthetic import make_synthetic_preferences
 from pluralrm.generate.sampling import Completion
+from tests.servers import served_in_thread
 
 runner = CliRunner()
 USERS = ("concise", "formal", "playful")
@@ -62,30 +60,6 @@ def world(tmp_path_factory, tiny_model_dirs):
     held_out = make_synthetic_preferences(n_prompts=12, responses_per_prompt=4, seed=9)
     attributes = {r["text"]: np.asarray(r["attributes"]) for r in labelling.responses + held_out.responses}
     return root, model_dir, labelling, held_out, attributes
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _serve(store, config):
-    from pluralrm.collect.label_app import create_label_app
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_label_app(store, config), host="127.0.0.1", port=_free_port(), log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the labelling server did not start")
-        time.sleep(0.02)
-    return server, thread, f"http://127.0.0.1:{server.config.port}"
 
 
 def label_over_http(url: str, token: str, utility) -> int:
@@ -127,17 +101,14 @@ def test_labellers_clicks_become_their_own_rewards(world, tmp_path):
     store = LabelStore.of_project(project)
     store.import_pairs(read_pairs(project / TO_LABEL))
     tokens = {name: store.add_labeller(name) for name in USERS}
-    server, thread, url = _serve(store, replace(LABEL, labels_per_pair=len(USERS)))
-    try:
+    label_app = create_label_app(store, replace(LABEL, labels_per_pair=len(USERS)))
+    with served_in_thread(label_app, "the labelling server") as url:
         for name in USERS:
             posted = label_over_http(
                 url, tokens[name], lambda text, w=users[name]: float(w @ attributes[text])
             )
             assert posted == n_people  # every labeller saw every pair once
         assert httpx.get(f"{url}/api/next").status_code in (401, 403)  # no token: nothing
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
     exported = tmp_path / "per-user"
     result = runner.invoke(app, ["label", "export", str(project), str(exported), "--per-labeller"])

@@ -10,6 +10,7 @@ from pluralrm.collect import filters as F
 from pluralrm.generate.sampling import Completion
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.reward_model import RewardModel
+from tests.servers import served_in_thread
 
 ENGLISH = "The quickest way to learn a language is to speak it every day with people who are patient."
 FRENCH = "La meilleure façon d'apprendre une langue consiste à parler chaque jour avec des gens patients."
@@ -184,10 +185,6 @@ def test_lm_judge_counts_only_verdicts_that_survive_swapping():
 @pytest.fixture
 def judge_server():
     """A stand-in OpenAI-compatible server whose 'LM' prefers the longer response (uvicorn thread)."""
-    import threading
-    import time
-
-    import uvicorn
 
     app = FastAPI()
     seen: list[dict] = []
@@ -203,15 +200,8 @@ def judge_server():
         choice = {"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}
         return {"model": payload["model"], "choices": [choice]}
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}", seen
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(app, "the stand-in judge") as url:
+        yield url, seen
 
 
 def test_lm_judge_over_an_openai_compatible_endpoint(judge_server):

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from pluralrm.collect.label_app import create_label_app
 from pluralrm.collect.label_io import PairToLabel, export_rows
 from pluralrm.collect.label_store import LabelStore
+from tests.servers import served_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -78,12 +75,6 @@ def _chromium_or_skip():
     return sync_playwright
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path):
     store = LabelStore.of_project(tmp_path / "project")
@@ -95,20 +86,8 @@ def served(tmp_path):
     )
     tokens = {"ann": store.add_labeller("ann"), "bo": store.add_labeller("bo")}
     tokens["admin"] = store.add_labeller("admin", admin=True)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_label_app(store), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the labelling server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", store, tokens
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(create_label_app(store), "the labelling server") as url:
+        yield url, store, tokens
 
 
 def test_sign_in_label_with_keys_and_mouse_admin_and_export(served, tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -12,20 +11,14 @@ from collections import Counter
 
 import httpx
 import pytest
-import uvicorn
 
 from pluralrm.collect.label_app import create_label_app
 from pluralrm.collect.label_io import PairToLabel
 from pluralrm.collect.label_store import LabelStore
+from tests.servers import free_port, served_in_thread
 
 N_PAIRS = 24
 N_LABELLERS = 6
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -34,19 +27,8 @@ def server(tmp_path):
     store = LabelStore.of_project(tmp_path / "project")
     store.import_pairs([PairToLabel(f"p{i:02d}", f"prompt {i}", f"A{i}", f"B{i}") for i in range(N_PAIRS)])
     tokens = {f"l{i}": store.add_labeller(f"l{i}") for i in range(N_LABELLERS)}
-    port = _free_port()
-    config = uvicorn.Config(create_label_app(store), host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the labelling server did not start")
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", store, tokens
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(create_label_app(store), "the labelling server") as url:
+        yield url, store, tokens
 
 
 def _labeller(
@@ -119,7 +101,7 @@ def test_two_server_processes_on_one_store(tmp_path):
     store = LabelStore.of_project(project)
     store.import_pairs([PairToLabel(f"p{i:02d}", f"prompt {i}", f"A{i}", f"B{i}") for i in range(N_PAIRS)])
     tokens = {f"l{i}": store.add_labeller(f"l{i}") for i in range(N_LABELLERS)}
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "pluralrm", "label", "serve", str(project), "--port", str(port)],

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+
+from tests.servers import served_in_thread
 
 GENERATION_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>\n{% endfor %}"
@@ -88,22 +88,9 @@ def _make_app(state: StandIn) -> FastAPI:
 @pytest.fixture(scope="session")
 def stand_in_server():
     """(base URL, state): uvicorn in a background thread on a free loopback port."""
-    import uvicorn
-
     state = StandIn()
-    config = uvicorn.Config(_make_app(state), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("stand-in server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with served_in_thread(_make_app(state), "the stand-in server") as url:
+        yield url, state
 
 
 @pytest.fixture
