@@ -305,3 +305,17 @@ def test_cli_all_runs_the_three_stages_and_skips_them_when_unchanged(tmp_path, s
     first = [path.stat().st_mtime_ns for path in manifests]
     assert runner.invoke(app, [*args, "--from-wide", str(wide), "--device", "cpu"]).exit_code == 0
     assert [path.stat().st_mtime_ns for path in manifests] == first  # no stage wrote anything
+
+
+def test_a_damaged_stage_file_is_a_located_error(tmp_path):
+    from pluralrm.data.errors import DataValidationError
+
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"id": "a", "prompt": "hi"}\n{"id": "b", "prompt": \n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"prompts\.jsonl.*line 2.*malformed JSON"):
+        read_records(path)
+    path.write_text('{"id": "a", "prompt": "hi"}\n[1, 2]\n', encoding="utf-8")
+    with pytest.raises(DataValidationError, match=r"line 2.*expected a JSON object"):
+        read_records(path)
+    path.write_text('{"id": "a", "prompt": "hi"}\n\n', encoding="utf-8")
+    assert read_records(path) == [{"id": "a", "prompt": "hi"}]

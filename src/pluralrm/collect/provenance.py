@@ -25,6 +25,7 @@ from typing import IO, Any
 
 from pluralrm.atomic import write_json, write_jsonl
 from pluralrm.data.errors import DataValidationError, RecordLocation
+from pluralrm.data.io import iter_raw_records
 
 logger = logging.getLogger(__name__)
 
@@ -185,20 +186,11 @@ def append_record(handle: IO[str], record: dict[str, Any]) -> None:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSONL file, with a located error for a bad line."""
-    data = Path(path).read_bytes()
+    """The JSON objects of a stage's JSONL file; a bad line is a located error (``pluralrm.data.io``)."""
     records = []
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataValidationError(
-                RecordLocation(str(path), line=number), f"malformed JSON ({error.msg})"
-            ) from None
+    for location, record in iter_raw_records(Path(path)):
         if not isinstance(record, dict):
-            raise DataValidationError(RecordLocation(str(path), line=number), "expected a JSON object")
+            raise DataValidationError(location, "expected a JSON object")
         records.append(record)
     return records
 

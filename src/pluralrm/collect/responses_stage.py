@@ -9,7 +9,6 @@ provenance. Existing wide files (an earlier ``pluralrm generate`` run) can be im
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -18,7 +17,8 @@ from typing import Any
 
 from pluralrm.collect.provenance import provenance, record_id
 from pluralrm.config import COLLECT, GENERATE
-from pluralrm.data.errors import DataValidationError, RecordLocation
+from pluralrm.data.errors import DataValidationError
+from pluralrm.data.io import iter_raw_records
 from pluralrm.generate.prompts import PromptRecord, prompt_key
 from pluralrm.generate.run import write_generations
 from pluralrm.generate.sampling import Generator, SamplingParams, prompt_seed
@@ -93,14 +93,7 @@ def responses_from_wide(path: Path, prompt_ids: Mapping[str, str] | None = None)
     (an imported file may hold more prompts than the stage kept). Without it every prompt is kept.
     """
     out: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        location = RecordLocation(str(path), line=number)
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataValidationError(location, f"malformed JSON ({error.msg})") from None
+    for location, record in iter_raw_records(path):
         if not isinstance(record, dict) or "prompt" not in record:
             raise DataValidationError(location, "expected a wide record with a 'prompt'", "prompt")
         key = prompt_key(record["prompt"])
