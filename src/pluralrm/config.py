@@ -177,6 +177,11 @@ class CustomizeConfig:
     enrichment: float = _setting(
         0.0, "General pairs mixed into the training pairs, as a multiple of their number (0 = none)."
     )
+    head_init: str = _setting(
+        "keep",
+        "How the reward head starts: 'keep' (the base's head; a new one is random) or 'probe' (first fit "
+        "a Bradley-Terry head on the base's frozen features of the training pairs, then fine-tune).",
+    )
     lora: bool = _setting(
         False, "Train a LoRA adapter (merged into the saved model) instead of every weight."
     )

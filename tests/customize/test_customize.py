@@ -94,6 +94,52 @@ def test_without_validation_pairs_every_pair_is_trained_on(tiny_model_dirs, tmp_
     assert result.metadata["stages"][-1]["validation_accuracy"] is None
 
 
+@pytest.mark.parametrize("kind", ["bert", "llama"])
+def test_probe_head_init_starts_a_disagreeing_user_where_a_linear_probe_would(
+    tiny_model_dirs, tmp_path, kind
+):
+    general = customize_reward_model(
+        rule_pairs(8), base=str(tiny_model_dirs[kind]), out_dir=tmp_path / "general", config=FAST
+    )
+    # A user who prefers exactly what the general RM rejects; a learning rate of ~0 leaves the weights as
+    # they start, so the saved model shows where each initialization puts the head.
+    flipped = [{**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p in rule_pairs(8)]
+    still = {**FAST.__dict__, "epochs": 1, "learning_rate": 1e-12}
+    runs = {
+        init: customize_reward_model(
+            flipped,
+            base=str(general.out_dir),
+            out_dir=tmp_path / init,
+            config=CustomizeConfig(**{**still, "head_init": init}),
+        )
+        for init in ("keep", "probe")
+    }
+    unseen = [{**p, "prompt": f"Another question {i}?"} for i, p in enumerate(flipped[:6])]
+
+    def accuracy(out) -> float:
+        model = RewardModel.from_pretrained(out)
+        chosen = model.rewards([(p["prompt"], p["chosen"]) for p in unseen])
+        rejected = model.rewards([(p["prompt"], p["rejected"]) for p in unseen])
+        return float(np.mean(chosen > rejected))
+
+    assert accuracy(runs["keep"].out_dir) == 0.0  # the general head ranks this user's choices last
+    record = runs["probe"].metadata["stages"][-1]["head_init"]
+    assert record["kind"] == "probe" and record["train_accuracy"] == 1.0
+    # pluralrm's own scoring path (a separate pooling implementation) agrees with the probe's features
+    assert accuracy(runs["probe"].out_dir) == 1.0
+    assert runs["keep"].metadata["stages"][-1]["head_init"] == {"kind": "keep"}
+
+
+def test_unknown_head_init_is_refused(tiny_model_dirs, tmp_path):
+    with pytest.raises(ValueError, match="head_init must be one of keep, probe"):
+        customize_reward_model(
+            rule_pairs(),
+            base=str(tiny_model_dirs["bert"]),
+            out_dir=tmp_path / "x",
+            config=CustomizeConfig(head_init="lp-ft", device="cpu"),
+        )
+
+
 def test_imitation_adds_the_language_modelling_loss_of_the_chosen_response(tiny_model_dirs, tmp_path):
     plain = CustomizeConfig(epochs=1, learning_rate=1e-9, batch_size=4, device="cpu", dtype="float32")
     base = str(tiny_model_dirs["llama"])

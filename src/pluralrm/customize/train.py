@@ -39,6 +39,7 @@ from pluralrm.training_runs import (
 logger = logging.getLogger(__name__)
 
 LORA_TARGET_MODULES = "all-linear"  # every linear layer of the blocks; peft keeps the reward head trainable
+HEAD_INITS = ("keep", "probe")  # CustomizeConfig.head_init; "probe": customize/probe.py
 
 
 @dataclass(frozen=True)
@@ -205,10 +206,13 @@ def customize_reward_model(
     from pluralrm.backbone.device import resolve_device, resolve_dtype
     from pluralrm.backbone.loading import _resolve, detect_kind
     from pluralrm.customize.export import save_reward_model, scoring_pooling
+    from pluralrm.customize.probe import initialize_head_by_probe
     from pluralrm.customize.trainer import CustomizeTrainer, PreferenceCollator
 
     if len(pairs) < 2:
         raise ValueError(f"customize needs at least 2 training pairs, got {len(pairs)}")
+    if config.head_init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {', '.join(HEAD_INITS)}, got {config.head_init!r}")
     out = Path(out_dir)
     if (out / "config.json").exists() and not is_customized_reward_model(out):
         raise ValueError(f"{out} holds another model; choose a new --out (customize replaces the directory)")
@@ -251,6 +255,17 @@ def customize_reward_model(
         if config.lora
         else None
     )
+    head_init = {"kind": "keep"}
+    if config.head_init == "probe" and resume is None:  # a resumed run's head comes from its checkpoint
+        head_init = initialize_head_by_probe(
+            model,
+            train,
+            validation,
+            tokenizer.pad_token_id,
+            batch_size=config.batch_size,
+            device=device,
+            dtype=dtype,
+        )
     watch = loss_watch(logger)
     with quiet_progress_bars():
         trainer = CustomizeTrainer(
@@ -293,6 +308,7 @@ def customize_reward_model(
             "n_validation": len(validation),
             "n_general_mixed_in": len(train_pairs) - (len(pairs) - len(validation_pairs)),
             "validation_accuracy": accuracy,
+            "head_init": head_init,
             "steps": int(trainer.state.global_step),
             "first_loss": losses[0] if losses else None,
             "last_loss": losses[-1] if losses else None,
@@ -327,4 +343,4 @@ def customize_reward_model(
     )
 
 
-__all__ = ["LORA_TARGET_MODULES", "CustomizeResult", "customize_reward_model"]
+__all__ = ["HEAD_INITS", "LORA_TARGET_MODULES", "CustomizeResult", "customize_reward_model"]
