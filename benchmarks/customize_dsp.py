@@ -60,6 +60,8 @@ ROWS = (
     "enrichment",
     "imitation",
     "both",
+    "probe",
+    "probe-enrichment",
 )
 
 
@@ -222,7 +224,7 @@ def main() -> None:
         results["frozen"] = frozen_rows(args.backbone, train, test, args.max_length, domains)
         write_json(results_path, results)
     stage2 = None
-    if {"stage2", "stage3-from-stage2", "enrichment", "imitation", "both"} & set(rows):
+    if (set(ROWS[2:]) - {"stage3-from-base"}) & set(rows):
         stage2 = trained("stage2", general_train, args.backbone, general_config)
         scored("stage2", stage2, [*domains, *GENERAL])
     variants = {
@@ -231,6 +233,9 @@ def main() -> None:
         "enrichment": (stage2, replace(base, enrichment=args.enrichment)),
         "imitation": (stage2, replace(base, imitation=args.imitation)),
         "both": (stage2, replace(base, enrichment=args.enrichment, imitation=args.imitation)),
+        # LP-FT (--head-init probe): the head starts as a BT head on stage 2's frozen features
+        "probe": (stage2, replace(base, head_init="probe")),
+        "probe-enrichment": (stage2, replace(base, head_init="probe", enrichment=args.enrichment)),
     }
     for row, (start, config) in variants.items():
         if row not in rows:
