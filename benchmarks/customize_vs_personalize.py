@@ -8,7 +8,8 @@ For each domain user and k labelled pairs (15, 100, all of the ~400 training pai
   (``drm-map``, the default adapter, and ``lore-hyre``, the best on new users in docs/personalization.md),
   against ``user-bt`` (a BT head on the same k pairs) and ``user-bt-all``;
 * **the same on the stage-2 backbone** (features of the GRFT model: is a fine-tuned backbone a better basis?);
-* **CRFT**: stage 3 from stage 2 on k pairs of the user (k = all: the table's ``stage3-from-stage2`` model).
+* **CRFT**: stage 3 from stage 2 on k pairs of the user (k = all: the table's ``stage3-from-stage2`` model),
+  and the same with ``--head-init probe`` (k = all: the table's ``probe`` model).
   Small k get more epochs (``min(4, ceil(400 / k))``): the k = 100 run sees as many pairs as k = all.
 
 CPU seconds: CRFT = its training time; DRM = featurizing the user's k pairs (measured per pair) plus the
@@ -107,35 +108,41 @@ def main() -> None:
             results[name] = drm_rows(backbone, train, test, ks, args.draws, args.max_length)
             write_json(path, results)
     table = json.loads((args.table_out / "results.json").read_text())
-    crft = results.setdefault("crft", {})
-    for d in DOMAINS:
-        for k in [*ks, "all"]:
-            key = f"{d}/{k}"
-            if key in crft:
-                continue
-            if k == "all":
-                entry = table["models"][f"stage3-from-stage2-{d}"]
-                crft[key] = {"accuracy": entry["accuracy"][d], "seconds": entry["train"]["seconds"]}
-            else:
-                picks = np.random.default_rng(0).choice(len(train[d]), size=k, replace=False)
-                pairs = [train[d][int(i)] for i in picks]
-                config = replace(
-                    CUSTOMIZE,
-                    learning_rate=args.domain_lr,
-                    epochs=min(4, math.ceil(400 / k)),
-                    batch_size=8,
-                    max_length=args.max_length,
-                    validation_fraction=0.0,
-                )
-                out = args.out / "models" / f"crft-{d}-{k}"
-                start = time.perf_counter()
-                customize_reward_model(pairs, base=str(stage2), out_dir=out, config=config, stage=f"{d}-{k}")
-                seconds = time.perf_counter() - start
-                crft[key] = {
-                    "accuracy": accuracy(RewardModel.from_pretrained(out), test[d]),
-                    "seconds": seconds,
-                }
-            write_json(path, results)
+    for variant, head_init, row in (("crft", "keep", "stage3-from-stage2"), ("crft-probe", "probe", "probe")):
+        crft = results.setdefault(variant, {})
+        for d in DOMAINS:
+            for k in [*ks, "all"]:
+                key = f"{d}/{k}"
+                if key in crft:
+                    continue
+                if k == "all":
+                    entry = table["models"].get(f"{row}-{d}")
+                    if entry is None:
+                        continue  # customize_dsp.py has not trained this row
+                    crft[key] = {"accuracy": entry["accuracy"][d], "seconds": entry["train"]["seconds"]}
+                else:
+                    picks = np.random.default_rng(0).choice(len(train[d]), size=k, replace=False)
+                    pairs = [train[d][int(i)] for i in picks]
+                    config = replace(
+                        CUSTOMIZE,
+                        learning_rate=args.domain_lr,
+                        epochs=min(4, math.ceil(400 / k)),
+                        batch_size=8,
+                        max_length=args.max_length,
+                        validation_fraction=0.0,
+                        head_init=head_init,
+                    )
+                    out = args.out / "models" / f"{variant}-{d}-{k}"
+                    start = time.perf_counter()
+                    customize_reward_model(
+                        pairs, base=str(stage2), out_dir=out, config=config, stage=f"{d}-{k}"
+                    )
+                    seconds = time.perf_counter() - start
+                    crft[key] = {
+                        "accuracy": accuracy(RewardModel.from_pretrained(out), test[d]),
+                        "seconds": seconds,
+                    }
+                write_json(path, results)
     print_summary(results, ks)
 
 
@@ -153,11 +160,15 @@ def print_summary(results: dict, ks: list[int]) -> None:
                 cost = n * part["featurize_seconds_per_pair"] + part["seconds_per_fit"]
                 line = " | ".join(f"{v:.3f}" for v in values)
                 print(f"| {name} {method} | {shown_k} | {line} | {np.mean(values):.3f} | {cost:.1f} |")
-    for k in [*ks, "all"]:
-        values = [results["crft"][f"{d}/{k}"]["accuracy"] for d in DOMAINS]
-        seconds = np.mean([results["crft"][f"{d}/{k}"]["seconds"] for d in DOMAINS])
-        line = " | ".join(f"{v:.3f}" for v in values)
-        print(f"| CRFT from stage 2 | {k} | {line} | {np.mean(values):.3f} | {seconds:.0f} |")
+    for variant, label in (("crft", "CRFT from stage 2"), ("crft-probe", "CRFT from stage 2, probe head")):
+        for k in [*ks, "all"]:
+            cells = [results.get(variant, {}).get(f"{d}/{k}") for d in DOMAINS]
+            if None in cells:
+                continue
+            values = [c["accuracy"] for c in cells]
+            seconds = np.mean([c["seconds"] for c in cells])
+            line = " | ".join(f"{v:.3f}" for v in values)
+            print(f"| {label} | {k} | {line} | {np.mean(values):.3f} | {seconds:.0f} |")
 
 
 if __name__ == "__main__":
