@@ -49,6 +49,20 @@ def labelled(features: PairFeatures, user: str | None) -> PairFeatures:
     return replace(features, users=[user] * len(features))
 
 
+def loo_features(featurizer: Featurizer, train: dict, test: dict) -> tuple[PairFeatures, dict]:
+    """The k-shot pool (every domain user's and the general training pairs; ``run_kshot`` leaves each target
+    user's own pairs out of it) and each domain user's (train, test) features."""
+    users = {
+        d: (
+            labelled(featurize_pairs(train[d], featurizer), d),
+            labelled(featurize_pairs(test[d], featurizer), d),
+        )
+        for d in DOMAINS
+    }
+    general = [labelled(featurize_pairs(train[g], featurizer), None) for g in GENERAL]
+    return PairFeatures.concatenate([users[d][0] for d in DOMAINS] + general), users
+
+
 def drm_rows(backbone: str, train: dict, test: dict, ks: list[int], draws: int, max_length: int) -> dict:
     """Leave-one-user-out k-shot accuracies of the adapters on features of ``backbone``."""
     backbone_model = load_backbone(backbone, dtype="float32")
@@ -60,15 +74,7 @@ def drm_rows(backbone: str, train: dict, test: dict, ks: list[int], draws: int, 
     featurize_pairs(sample, timing)
     seconds_per_pair = (time.perf_counter() - start) / len(sample)
     featurizer = Featurizer(backbone_model, max_length=max_length, cache=FeatureCache.default())
-    users = {
-        d: (
-            labelled(featurize_pairs(train[d], featurizer), d),
-            labelled(featurize_pairs(test[d], featurizer), d),
-        )
-        for d in DOMAINS
-    }
-    general = [labelled(featurize_pairs(train[g], featurizer), None) for g in GENERAL]
-    pool = PairFeatures.concatenate([users[d][0] for d in DOMAINS] + general)
+    pool, users = loo_features(featurizer, train, test)
     start = time.perf_counter()
     rows = run_kshot(pool, users, ks=ks, n_draws=draws, methods=METHODS)
     fits = len(DOMAINS) * len(ks) * draws * len(METHODS)

@@ -26,22 +26,18 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from customize_dsp import DOMAINS, GENERAL, load_splits
+from customize_vs_personalize import METHODS, loo_features
 from pluralrm.atomic import write_json
 from pluralrm.backbone import FeatureCache, Featurizer, load_backbone
-from pluralrm.backbone.pairs import featurize_pairs
 from pluralrm.customize.data import tokenize_pairs
 from pluralrm.customize.trainer import PreferenceCollator
-from pluralrm.data.features import PairFeatures
 from pluralrm.evaluate.kshot import run_kshot
-
-METHODS = ["drm-map", "lore-hyre", "user-bt", "user-bt-all"]
 
 
 class HeadCollator(PreferenceCollator):
@@ -118,23 +114,11 @@ def train_pool_backbone(groups: list[list[dict]], out: Path, args) -> float:
     return seconds
 
 
-def labelled(features: PairFeatures, user: str | None) -> PairFeatures:
-    return replace(features, users=[user] * len(features))
-
-
 def kshot_rows(backbone: str, target: str, train: dict, test: dict, ks, draws, max_length) -> list[dict]:
     featurizer = Featurizer(
         load_backbone(backbone, dtype="float32"), max_length=max_length, cache=FeatureCache.default()
     )
-    users = {
-        d: (
-            labelled(featurize_pairs(train[d], featurizer), d),
-            labelled(featurize_pairs(test[d], featurizer), d),
-        )
-        for d in DOMAINS
-    }
-    general = [labelled(featurize_pairs(train[g], featurizer), None) for g in GENERAL]
-    pool = PairFeatures.concatenate([users[d][0] for d in DOMAINS] + general)
+    pool, users = loo_features(featurizer, train, test)
     # run_kshot leaves the target user's pairs out of the pool itself
     return run_kshot(pool, {target: users[target]}, ks=ks, n_draws=draws, methods=METHODS)
 
