@@ -125,7 +125,7 @@ def test_probe_head_init_starts_a_disagreeing_user_where_a_linear_probe_would(
     assert accuracy(runs["keep"].out_dir) == 0.0  # the general head ranks this user's choices last
     record = runs["probe"].metadata["stages"][-1]["head_init"]
     assert record["kind"] == "probe" and record["train_accuracy"] == 1.0
-    # pluralrm's own scoring path (a separate pooling implementation) agrees with the probe's features
+    # pluralrm's scoring path (its own forward pass, through the featurizer) agrees with the probe
     assert accuracy(runs["probe"].out_dir) == 1.0
     assert runs["keep"].metadata["stages"][-1]["head_init"] == {"kind": "keep"}
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pluralrm.backbone.featurizer import pool_hidden
 from pluralrm.config import DECOMPOSE
 from pluralrm.customize.trainer import PreferenceCollator, captured_head_input, reward_head
 from pluralrm.rewards.linear_head import LinearRewardHead, fit_general_head
@@ -30,12 +31,11 @@ logger = logging.getLogger(__name__)
 
 
 def _pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The vector the head scores: BERT's classifier reads one vector per text, a causal ``score`` reads
-    every position and the model keeps the last real token's (texts are right-padded by the collator)."""
+    """The vector the head scores: BERT's classifier reads one vector per text (the pooler output); a causal
+    ``score`` reads every position and the model keeps the last real token's — the featurizer's "last"."""
     if hidden.dim() == 2:
-        return hidden
-    last = attention_mask.sum(dim=1) - 1
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        return hidden.float()
+    return pool_hidden(hidden, attention_mask, "last")
 
 
 @torch.no_grad()
@@ -67,7 +67,7 @@ def pair_differences(
             attention_mask = batch["attention_mask"].to(device)
             with captured_head_input(model) as captured, autocast:
                 model(input_ids=input_ids, attention_mask=attention_mask)
-            pooled = _pooled(captured[0], attention_mask).float()
+            pooled = _pooled(captured[0], attention_mask)
             chosen, rejected = pooled.chunk(2)
             rows.append((chosen - rejected).cpu().double().numpy())
     finally:

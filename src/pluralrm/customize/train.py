@@ -255,7 +255,7 @@ def customize_reward_model(
         if config.lora
         else None
     )
-    head_init = {"kind": "keep"}
+    head_init: dict[str, Any] = {"kind": config.head_init}
     if config.head_init == "probe" and resume is None:  # a resumed run's head comes from its checkpoint
         head_init = initialize_head_by_probe(
             model,
