@@ -72,15 +72,17 @@ def train_pool_backbone(groups: list[list[dict]], out: Path, args) -> float:
     """Fine-tune MiniLM with one head per group of pairs; save the model; return the seconds it took."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments, set_seed
 
-    from pluralrm.backbone.loading import _resolve
+    from pluralrm.backbone.device import resolve_dtype
+    from pluralrm.backbone.loading import _resolve, detect_kind
 
     source, _, _ = _resolve(args.backbone)
     set_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=len(groups))
+    kind = detect_kind(model.config)
     examples = []
     for head, pairs in enumerate(groups):
-        for example in tokenize_pairs(pairs, tokenizer, "encoder", args.max_length):
+        for example in tokenize_pairs(pairs, tokenizer, kind, args.max_length):
             examples.append({**example, "head": head})
     import datasets
 
@@ -93,7 +95,7 @@ def train_pool_backbone(groups: list[list[dict]], out: Path, args) -> float:
         seed=0,
         data_seed=0,
         use_cpu=True,
-        bf16=args.bf16,
+        bf16=resolve_dtype(args.dtype, "cpu") == "bfloat16",  # the featurizer's and customize's policy
         remove_unused_columns=False,
         save_strategy="no",
         logging_steps=50,
@@ -134,7 +136,9 @@ def main() -> None:
     parser.add_argument("--limit-test", type=int, default=400)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--lr", type=float, default=3e-5)
-    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--dtype", default="auto", help="auto (bf16 where measured faster), float32, bfloat16"
+    )
     parser.add_argument("--draws", type=int, default=20)
     parser.add_argument("--domains", default=",".join(DOMAINS))
     args = parser.parse_args()
