@@ -11,10 +11,18 @@ priors are refitted without the target's pairs and without any pair on the targe
   shared rank-4 subspace ``A`` of R^64, plus one contrarian user who wants the opposite of the majority;
   pair differences are isotropic Gaussians labelled by a Bradley–Terry draw with inverse temperature 2.
 
+With ``--choose`` (comma-separated feature candidates, e.g. MiniLM's layers 1–6 from
+``benchmarks/real_features.py``), each target's feature space is chosen on its own pool by
+:func:`pluralrm.evaluate.feature_choice.run_kshot_choosing` (how well the pool's users are learned
+from 15 pairs in each candidate), every method runs there, and ``user-bt`` on ``--candidate`` (the
+backbone's default layer) is added as ``user-bt@default`` for comparison.
+
 Usage::
 
     python benchmarks/personalize_loo.py --features /path/to/features --out out/loo
     python benchmarks/personalize_loo.py --synthetic --out out/loo-synthetic
+    python benchmarks/personalize_loo.py --features /path/to/features --out out/loo-choose \
+        --choose minilm-mean-L1,minilm-mean-L2,minilm-mean-L3,minilm-mean-L4,minilm-mean-L5,minilm-mean-L6
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import numpy as np
 from pluralrm.config import DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
+from pluralrm.evaluate.feature_choice import run_kshot_choosing
 from pluralrm.evaluate.kshot import DEFAULT_KS, LOO_METHODS, plot_kshot, run_kshot
 from pluralrm.evaluate.tables import write_csv
 
@@ -108,6 +117,7 @@ def main() -> None:
     parser.add_argument("--features", type=Path)
     parser.add_argument("--candidate", default="minilm-mean-L6")
     parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--choose", help="comma-separated candidates: each target's is chosen on its pool")
     parser.add_argument("--components", type=int, default=DECOMPOSE.n_components)
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--methods", default=",".join(LOO_METHODS))
@@ -118,20 +128,33 @@ def main() -> None:
         pool, users = synthetic_users(args.seed)
         groups = {"simulated": list(users)}
     else:
-        pool, users = real_users(args.features, args.candidate, args.seed)
+        pool, users = (None, None) if args.choose else real_users(args.features, args.candidate, args.seed)
         groups = {"domain": list(DOMAINS), "helpful-harmless": ["helpful", "harmless"]}
     from dataclasses import replace
 
     start = time.perf_counter()
-    rows = run_kshot(
-        pool,
-        users,
+    options = dict(
         ks=DEFAULT_KS,
         n_draws=args.draws,
         methods=args.methods.split(","),
         decompose=replace(DECOMPOSE, n_components=args.components),
         random_seed=args.seed,
     )
+    if args.choose:
+        if args.synthetic:
+            parser.error("--choose needs --features (simulated users have one feature space)")
+        candidates = {name: real_users(args.features, name, args.seed) for name in args.choose.split(",")}
+        rows, choices = run_kshot_choosing(candidates, **options)
+        default = run_kshot(
+            *real_users(args.features, args.candidate, args.seed), **{**options, "methods": ["user-bt"]}
+        )
+        rows += [{**r, "method": "user-bt@default"} for r in default]
+        print("\n### chosen on each target's pool (pool users' accuracy at 15 pairs per candidate)\n")
+        for user, choice in choices.items():
+            scores = ", ".join(f"{n} {v:.3f}" for n, v in choice.scores.items())
+            print(f"- {user}: **{choice.name}** ({scores})")
+    else:
+        rows = run_kshot(pool, users, **options)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "kshot.csv")
     (args.out / "kshot.json").write_text(json.dumps(rows, indent=1))

@@ -3,7 +3,7 @@
 Writes ``<out>/<set>/<backbone>-<pooling>-L<layer>/`` (PairFeatures directories) for the sets in
 ../shared/data, reusing the feature cache, so every evaluation script reads vectors instead of running a
 backbone. Candidates: for ``smollm2`` last-token and mean pooling at the final layer and at layers 20, 15,
-10; for ``minilm`` mean pooling at the final layer.
+10; for ``minilm`` mean pooling at every layer (1–6).
 
 Usage::
 
@@ -41,7 +41,8 @@ CANDIDATES = {
         FeatureSpec("mean", 15),
         FeatureSpec("last", 10),
     ],
-    "minilm": [FeatureSpec("mean", -1)],
+    # every layer: the one a new user is learned best in is chosen from the pool (evaluate/feature_choice.py)
+    "minilm": [FeatureSpec("mean", layer) for layer in (-1, 1, 2, 3, 4, 5)],
 }
 
 

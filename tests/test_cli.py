@@ -316,3 +316,125 @@ def test_kshot_runs_leave_one_user_out_from_separate_files(tmp_path):
         app, [*args[:5], "--adapt", f"u0={tmp_path / 'u0-adapt'}", "--test", f"u1={tmp_path / 'u1-test'}"]
     )
     assert mismatched.exit_code != 0 and "must be the same users" in mismatched.output
+
+
+def test_kshot_layers_chooses_each_targets_layer_on_the_pool_and_matches_the_library(
+    tmp_path, tiny_model_dirs
+):
+    """--layers: every file featurized at each candidate layer; the choice and the figures are
+    run_kshot_choosing's on the same features (the target's pairs take no part in its choice)."""
+    from pluralrm.backbone import FeatureSpec, build_featurizer
+    from pluralrm.backbone.pairs import featurize_pairs_specs
+    from pluralrm.config import FeaturizeConfig
+    from pluralrm.data import load_pairs
+    from pluralrm.evaluate.feature_choice import run_kshot_choosing
+
+    backbone = str(tiny_model_dirs["gpt2"])
+    files = {
+        "p0": _pairs_file(tmp_path / "p0.jsonl", 40, 0, like=("formal", "kind", "long")),
+        "p1": _pairs_file(tmp_path / "p1.jsonl", 40, 100, like=("casual", "kind", "short")),
+        "t-adapt": _pairs_file(tmp_path / "t-adapt.jsonl", 20, 200, like=("formal", "blunt", "short")),
+        "t-test": _pairs_file(tmp_path / "t-test.jsonl", 20, 300, like=("formal", "blunt", "short")),
+    }
+    args = ["kshot", "--backbone", backbone, "--out", str(tmp_path / "out"), "--layers", "1,2"]
+    args += ["--pool", f"p0={files['p0']}", "--pool", f"p1={files['p1']}"]
+    args += ["--adapt", f"t={files['t-adapt']}", "--test", f"t={files['t-test']}"]
+    options = ["--choice-k", "5", "--ks", "0,5", "--draws", "2", "--methods", "user-bt,user-bt-all"]
+    result = runner.invoke(app, [*args, *options, "--components", "4"])
+    assert result.exit_code == 0, result.output
+    assert "pool users' accuracy" in result.output
+    rows = list(csv.DictReader((tmp_path / "out" / "kshot.csv").open()))
+
+    featurizer = build_featurizer(FeaturizeConfig(backbone=backbone))
+    specs = [FeatureSpec(featurizer.spec.pooling, 1), FeatureSpec(featurizer.spec.pooling, 2)]
+
+    def features(name, user):
+        by_spec = featurize_pairs_specs(load_pairs(files[name]).records, featurizer, specs)
+        return [replace_users(by_spec[spec], user) for spec in specs]
+
+    p0, p1, adapt, test = (
+        features("p0", "p0"),
+        features("p1", "p1"),
+        features("t-adapt", "t"),
+        features("t-test", "t"),
+    )
+    candidates = {
+        f"layer {layer}": (PairFeatures.concatenate([p0[i], p1[i]]), {"t": (adapt[i], test[i])})
+        for i, layer in enumerate((1, 2))
+    }
+    want, choices = run_kshot_choosing(
+        candidates,
+        choice_k=5,
+        ks=(0, 5),
+        n_draws=2,
+        methods=("user-bt", "user-bt-all"),
+        decompose=__import__("dataclasses").replace(DECOMPOSE, n_components=4),
+    )
+    assert choices["t"].users == ("p0", "p1")
+    assert [(r["user"], r["method"], int(r["k"]), r["features"]) for r in rows] == [
+        (w["user"], w["method"], w["k"], choices["t"].name) for w in want
+    ]
+    for got, expected in zip(rows, want, strict=True):
+        assert float(got["mean"]) == pytest.approx(expected["mean"], abs=5e-5)
+    for name, score in choices["t"].scores.items():
+        assert f"{score:.3f}" in result.output, name
+
+    features_dir = tmp_path / "t-features"
+    adapt[0].save(features_dir)
+    refused = runner.invoke(
+        app, [*args[:11], "--adapt", f"t={features_dir}", "--test", f"t={files['t-test']}"]
+    )
+    assert refused.exit_code != 0 and "holds one layer" in refused.output
+
+
+def replace_users(features: PairFeatures, user: str) -> PairFeatures:
+    from dataclasses import replace
+
+    return replace(features, users=[user] * len(features))
+
+
+def test_decompose_layers_fits_in_the_layer_its_users_are_learned_best_and_adapt_reads_it(
+    tmp_path, tiny_model_dirs
+):
+    from pluralrm.backbone import FeatureSpec, build_featurizer
+    from pluralrm.backbone.pairs import featurize_pairs_specs
+    from pluralrm.config import FeaturizeConfig
+    from pluralrm.evaluate.feature_choice import choose_features
+    from pluralrm.rewards.reward_model import RewardModel
+
+    backbone = str(tiny_model_dirs["gpt2"])
+    records = []
+    for user, offset, like in (
+        ("ann", 0, ("formal", "kind", "long")),
+        ("bob", 100, ("casual", "blunt", "long")),
+    ):
+        path = _pairs_file(tmp_path / f"{user}.jsonl", 40, offset, like=like)
+        records += [{**json.loads(line), "user": user} for line in path.read_text().splitlines()]
+    data = tmp_path / "users.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    args = ["decompose", str(data), "--backbone", backbone, "--components", "4", "--layers", "1,2"]
+    result = runner.invoke(app, [*args, "--choice-k", "5", "--out", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+
+    featurizer = build_featurizer(FeaturizeConfig(backbone=backbone))
+    specs = {f"layer {layer}": FeatureSpec(featurizer.spec.pooling, layer) for layer in (1, 2)}
+    by_spec = featurize_pairs_specs(records, featurizer, list(specs.values()))
+    choice = choose_features({name: by_spec[spec] for name, spec in specs.items()}, k=5)
+    assert f"chose {choice.name} (2 users: ann, bob)" in result.output
+    model = RewardModel.from_pretrained(tmp_path / "model")
+    assert model.namespace["spec"]["layer"] == specs[choice.name].layer
+    np.testing.assert_allclose(
+        model.margins(by_spec[specs[choice.name]], head="general"),
+        by_spec[specs[choice.name]].differences @ model.general.coef_,
+        rtol=1e-6,
+    )
+    profile = ["--user", "ann", "--pairs", str(tmp_path / "ann.jsonl"), "--store", str(tmp_path / "p.sqlite")]
+    adapted = runner.invoke(app, ["adapt", str(tmp_path / "model"), *profile])
+    assert adapted.exit_code == 0, adapted.output  # featurized in the model's chosen layer, no mismatch
+
+    nobody = tmp_path / "nobody.jsonl"
+    nobody.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "user"}) + "\n" for r in records)
+    )
+    refused = runner.invoke(app, ["decompose", str(nobody), *args[2:], "--out", str(tmp_path / "m2")])
+    assert refused.exit_code != 0 and "labelled users in the pool" in refused.output

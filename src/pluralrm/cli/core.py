@@ -3,6 +3,7 @@ evaluate, demo, backbones."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -187,25 +188,43 @@ def decompose(
     engine: EngineOption = ENGINE.engine,
     address: AddressOption = ENGINE.address,
     num_workers: WorkersOption = ENGINE.num_workers,
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated candidate layers (pairs files whose records name their 'user'): the heads "
+            "are fitted in the layer where those users are learned best from --choice-k pairs each; adapt "
+            "and score then read that layer. Default: the backbone's final layer."
+        ),
+    ] = None,
+    choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
 
     Inputs that are raw pairs are featurized with --backbone/--device/--dtype; featurized inputs carry
-    their own backbone and must all have been made the same way.
+    their own backbone and must all have been made the same way. With --layers the layer is chosen from
+    the data's own labelled users (docs/personalization.md: on the DSP domain users MiniLM's layers 2-3
+    learn a new user from 15 pairs 9 points better than its final layer).
 
     Example: pluralrm decompose out/helpful-minilm out/harmless-minilm --components 32 --out models/hh-drm
     """
     from pluralrm.data.splits import group_split
     from pluralrm.rewards.fitting import fit_reward_model
 
-    config = DecomposeConfig(n_components=n_components, center=center, val_fraction=val_fraction, seed=seed)
+    config = DecomposeConfig(
+        n_components=n_components, center=center, val_fraction=val_fraction, seed=seed, choice_k=choice_k
+    )
     on_ray = engine_config(engine, address, num_workers, ENGINE.gpus_per_worker)
+    if on_ray and layers:
+        raise fail("--layers chooses among layers in one process; drop --engine ray")
     if on_ray:
         with timed("decompose"):
             model, n_train, n_val = decompose_on_ray(inputs, out, config, on_ray)
         return _print_fit(out, model, n_train, n_val)
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
-    parts = [features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
+    if layers:
+        parts = [_layer_chosen_by_users(inputs, layers, skip_invalid, featurize, config, cache)]
+    else:
+        parts = [features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
     with timed("decompose"):
         try:
             features = PairFeatures.concatenate(parts)
@@ -217,6 +236,40 @@ def decompose(
             raise fail(str(error)) from None
         model.save_pretrained(out)
     _print_fit(out, model, len(train_idx), len(val_idx))
+
+
+def _layer_chosen_by_users(
+    inputs: list[str],
+    layers: str,
+    skip_invalid: bool,
+    featurize: FeaturizeConfig,
+    config: DecomposeConfig,
+    cache: bool,
+) -> PairFeatures:
+    """The inputs' features in the candidate layer where their labelled users are learned best."""
+    from pluralrm.evaluate.feature_choice import choose_features
+
+    try:
+        candidates = [int(x) for x in layers.split(",")]
+    except ValueError:
+        raise fail(f"--layers {layers!r}: expected comma-separated integers") from None
+    parts = [
+        features_for_layers(item, skip_invalid, candidates, featurize=featurize, cache=cache)
+        for item in inputs
+    ]
+    try:
+        pooled = {
+            f"layer {layer}": PairFeatures.concatenate([p[layer] for p in parts]) for layer in candidates
+        }
+        choice = choose_features(pooled, k=config.choice_k, n_draws=config.choice_draws, seed=config.seed)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    table = Table("candidate", "users' accuracy", title=f"users learned from {config.choice_k} pairs each")
+    for name, score in choice.scores.items():
+        table.add_row(f"[bold]{name}[/]" if name == choice.name else name, f"{score:.3f}")
+    console.print(table)
+    console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
+    return pooled[choice.name]
 
 
 def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
@@ -270,6 +323,31 @@ def features_for(
         raise fail(str(error)) from None
     featurizer.show_progress = True
     return featurize_pairs(records, featurizer, source=features_or_data)
+
+
+def features_for_layers(
+    data: str, skip_invalid: bool, layers: Sequence[int], *, featurize: FeaturizeConfig, cache: bool = True
+) -> dict[int, PairFeatures]:
+    """One pairs file featurized at several layers in one forward pass per batch (``featurize``'s
+    pooling), keyed by the layer as given. Features directories hold one layer and are refused."""
+    from pluralrm.backbone import BackboneNotFoundError, FeatureSpec, build_featurizer
+    from pluralrm.backbone.pairs import featurize_pairs_specs
+
+    if Path(data).is_dir():
+        raise fail(f"{data}: a features directory holds one layer; candidate layers need the pairs file")
+    try:
+        records, summary = load_pair_records(data, "auto", skip_invalid)
+    except DataValidationError as error:
+        raise fail(str(error)) from None
+    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    try:
+        featurizer = build_featurizer(featurize, cache=feature_cache(cache))
+        specs = {layer: FeatureSpec(pooling=featurizer.spec.pooling, layer=layer) for layer in layers}
+        featurizer.show_progress = True
+        by_spec = featurize_pairs_specs(records, featurizer, list(dict.fromkeys(specs.values())), source=data)
+    except (BackboneNotFoundError, ValueError) as error:
+        raise fail(str(error)) from None
+    return {layer: by_spec[spec] for layer, spec in specs.items()}
 
 
 @app.command()

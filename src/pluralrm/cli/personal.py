@@ -25,7 +25,7 @@ from pluralrm.cli.common import (
     load_model,
     timed,
 )
-from pluralrm.cli.core import features_for
+from pluralrm.cli.core import features_for, features_for_layers
 from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
 from pluralrm.config import (
     ADAPT,
@@ -71,6 +71,15 @@ def kshot(
     skip_invalid: SkipInvalidOption = False,
     seed: Annotated[int, typer.Option(help="Seed of the pool's validation split and random heads.")] = 0,
     cache: CacheOption = True,
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated candidate layers (e.g. 1,2,3,4,5,6; pairs files only): each target user is "
+            "learned in the layer where the pool's own users are learned best from --choice-k pairs, chosen "
+            "without the target's pairs. Default: the backbone's final layer only."
+        ),
+    ] = None,
+    choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,
 ) -> None:
     """Leave-one-user-out k-shot curves: how well each method learns a user the pool has never seen.
 
@@ -79,56 +88,94 @@ def kshot(
     adaptation pairs and is scored on their test pairs. The per-user Bradley–Terry head on the same k
     pairs (user-bt) is the bar to beat; user-bt-all (all adaptation pairs) is the ceiling.
 
+    With --layers, the layer each target is learned in is chosen on their pool alone: the pool's labelled
+    users (NAME=PATH) are each split by prompt, learned from --choice-k pairs in every candidate layer, and
+    the layer where they are learned best is the target's (the csv's 'features' column).
+
     Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
     --out out/kshot
     """
     from dataclasses import replace
 
+    from pluralrm.evaluate.feature_choice import run_kshot_choosing
     from pluralrm.evaluate.kshot import LOO_METHODS, plot_kshot, run_kshot
     from pluralrm.evaluate.tables import write_csv
 
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
+    try:
+        k_values = tuple(int(k) for k in ks.split(","))
+        layer_values = tuple(int(x) for x in layers.split(",")) if layers else ()
+    except ValueError:
+        raise fail(f"--ks {ks!r} / --layers {layers!r}: expected comma-separated integers") from None
+    chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
+    spaces = [None] if not layer_values else list(layer_values)
 
-    def load(item: str, option: str, *, named: bool) -> tuple[str | None, PairFeatures]:
+    def load(item: str, option: str, *, named: bool) -> tuple[str | None, dict]:
+        """The file's features in every candidate space ({None: ...} without --layers)."""
         name, sep, path = item.partition("=")
         if not sep:
             if named:
                 raise fail(f"{option} {item!r}: expected NAME=PATH")
             name, path = None, item
-        features = features_for(path, skip_invalid, featurize=featurize, cache=cache)
-        return name, features if name is None else replace(features, users=[name] * len(features))
+        if layer_values:
+            by_space = features_for_layers(path, skip_invalid, layer_values, featurize=featurize, cache=cache)
+        else:
+            by_space = {None: features_for(path, skip_invalid, featurize=featurize, cache=cache)}
+        if name is not None:
+            by_space = {space: replace(f, users=[name] * len(f)) for space, f in by_space.items()}
+        return name, by_space
 
-    try:
-        k_values = tuple(int(k) for k in ks.split(","))
-    except ValueError:
-        raise fail(f"--ks {ks!r}: expected comma-separated integers") from None
-    chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
     adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
     test_sets = dict(load(item, "--test", named=True) for item in test_data)
     if adapt_sets.keys() != test_sets.keys():
         raise fail(
             f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
         )
-    users = {name: (adapt_sets[name], test_sets[name]) for name in adapt_sets}
+    pool_sets = [load(item, "--pool", named=False)[1] for item in pool]
+    options = dict(
+        ks=k_values,
+        n_draws=draws,
+        methods=chosen,
+        decompose=replace(DECOMPOSE, n_components=n_components, seed=seed),
+        random_seed=seed,
+    )
     with timed("kshot"):
         try:
-            pool_features = PairFeatures.concatenate([load(item, "--pool", named=False)[1] for item in pool])
-            rows = run_kshot(
-                pool_features,
-                users,
-                ks=k_values,
-                n_draws=draws,
-                methods=chosen,
-                decompose=replace(DECOMPOSE, n_components=n_components, seed=seed),
-                random_seed=seed,
-            )
+            candidates = {
+                space: (
+                    PairFeatures.concatenate([part[space] for part in pool_sets]),
+                    {name: (adapt_sets[name][space], test_sets[name][space]) for name in adapt_sets},
+                )
+                for space in spaces
+            }
+            if layer_values:
+                rows, choices = run_kshot_choosing(
+                    {f"layer {layer}": candidates[layer] for layer in layer_values},
+                    choice_k=choice_k,
+                    **options,
+                )
+            else:
+                rows, choices = run_kshot(*candidates[None], **options), {}
         except ValueError as error:
             raise fail(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "kshot.csv")
     plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
+    if choices:
+        _print_choices(choices)
     _print_kshot(rows, k_values)
     console.print(f"[green]wrote[/] {out / 'kshot.csv'}, {out / 'kshot.png'}")
+
+
+def _print_choices(choices: dict) -> None:
+    """Per target: each candidate's score on the pool's users, the chosen one in bold."""
+    names = list(next(iter(choices.values())).scores)
+    table = Table("user", *names, title="pool users' accuracy at --choice-k pairs, per candidate")
+    for user, choice in choices.items():
+        cells = [f"{choice.scores[n]:.3f}" for n in names]
+        cells = [f"[bold]{c}[/]" if n == choice.name else c for n, c in zip(names, cells, strict=True)]
+        table.add_row(user, *cells)
+    console.print(table)
 
 
 def _print_kshot(rows: list[dict], ks: tuple[int, ...]) -> None:

@@ -179,14 +179,11 @@ def run_kshot(
     """
     _check_methods(methods, LOO_METHODS)
     rows = []
-    labels = np.array([u if u is not None else "" for u in pool.users], dtype=object)
-    groups = np.array(pool.groups, dtype=object)
     for user, (adapt, test) in users.items():
         shared = set(adapt.groups) & set(test.groups)
         if shared:
             raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
-        keep = (labels != user) & ~np.isin(groups, list(set(test.groups)))
-        seen = pool.select(np.flatnonzero(keep))
+        seen = seen_pool(pool, user, test)
         start = time.perf_counter()
         model = _fit_pool_model(seen, decompose, seed=random_seed)
         models = {"drm": model}
@@ -207,6 +204,15 @@ def run_kshot(
             extra={**(extra or {}), "n_fit": len(seen)},
         )
     return rows
+
+
+def seen_pool(pool: PairFeatures, user: str, test: PairFeatures) -> PairFeatures:
+    """What the pool may show when ``user`` is the target: every pair except those labelled ``user`` and
+    those on one of the prompts of the user's ``test`` pairs."""
+    labels = np.array([u if u is not None else "" for u in pool.users], dtype=object)
+    groups = np.array(pool.groups, dtype=object)
+    keep = (labels != user) & ~np.isin(groups, list(set(test.groups)))
+    return pool.select(np.flatnonzero(keep))
 
 
 def _check_methods(methods: Sequence[str], known: Sequence[str]) -> None:
