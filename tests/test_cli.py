@@ -210,7 +210,7 @@ def test_kshot_path_and_adapt_plus_score_give_identical_rewards(tmp_path, tiny_m
         assert runner.invoke(app, args).exit_code == 0
     args = ["decompose", str(tmp_path / "pool"), "--components", "5", "--out", str(tmp_path / "m")]
     assert runner.invoke(app, args).exit_code == 0
-    for method in ("logistic", "hyre", "best-head"):
+    for method in ("logistic", "hyre", "best-head", "bt"):
         args = ["adapt", str(tmp_path / "m"), "--user", "u", "--pairs", str(tmp_path / "user")]
         result = runner.invoke(app, [*args, "--method", method, "--store", store])
         assert result.exit_code == 0, result.output

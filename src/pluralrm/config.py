@@ -63,7 +63,11 @@ class AdaptConfig:
 
     method: str = _setting(
         "map",
-        "Adapter: map (full weight vector, pool as a Gaussian prior), logistic, hyre or best-head.",
+        "Adapter: map (full weight vector, pool as a Gaussian prior), bt (full weight vector from the user's "
+        "pairs alone), logistic, hyre or best-head.",
+    )
+    bt_alpha: float = _setting(
+        1e-2, "bt (and kshot's user-bt): L2 penalty of the from-scratch head on scale-normalized features."
     )
     alpha: float = _setting(1.0, "Logistic: strength of the pull toward the general head's weights.")
     beta: float = _setting(1.0, "HyRe: Bradley-Terry inverse temperature on head scores.")

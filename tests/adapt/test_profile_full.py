@@ -47,3 +47,25 @@ def test_old_store_without_full_column_is_migrated(tmp_path):
     model, D = model_and_pairs()
     store.put(build_profile(model, "new", D[:10]))
     assert [p.user for p in store.list()] == ["new", "old"] and store.get("new").full is not None
+
+
+def test_bt_profile_is_the_from_scratch_head_of_kshot_user_bt(tmp_path):
+    """``adapt --method bt`` stores exactly the bar the k-shot tables call user-bt, and scores through the
+    same path (heads part + full part = the BT head fitted on the user's pairs alone)."""
+    from pluralrm.config import ADAPT
+    from pluralrm.evaluate.kshot import user_bt_margins
+    from pluralrm.rewards.linear_head import LinearRewardHead
+
+    model, D = model_and_pairs()
+    profile = build_profile(model, "dan", D[:15], method="bt")
+    assert profile.method == "bt" and profile.n_pairs == 15
+    rng = np.random.default_rng(2)
+    test = PairFeatures(chosen=rng.normal(size=(30, 12)), rejected=rng.normal(size=(30, 12)), ids=[None] * 30)
+    stored = ProfileStore(tmp_path / "p.sqlite").put(profile)
+    np.testing.assert_allclose(
+        model.margins(test, user=stored), user_bt_margins(D[:15], test, model, ADAPT.bt_alpha), atol=1e-10
+    )
+    w = LinearRewardHead(alpha=ADAPT.bt_alpha).fit(D[:15]).coef_
+    np.testing.assert_allclose(model.reward_vector(user=stored), w, atol=1e-12)
+    empty = build_profile(model, "eve", D[:0], method="bt")
+    np.testing.assert_array_equal(model.reward_vector(user=empty), np.zeros(12))

@@ -210,7 +210,8 @@ class BestHeadAdapter(_Adapter):
         return self
 
 
-ADAPTERS = ("map", "logistic", "hyre", "best-head")  # map: pluralrm.adapt.priors (a full weight vector)
+# map (pluralrm.adapt.priors) and bt (a from-scratch Bradley–Terry head) fit a full weight vector
+ADAPTERS = ("map", "bt", "logistic", "hyre", "best-head")
 
 
 def weights_over_heads(
@@ -235,9 +236,9 @@ def weights_over_heads(
         return both[:k] - both[k:]
     if method == "best-head":
         return BestHeadAdapter().fit(S).weights_
-    if method == "map":
+    if method in ("map", "bt"):
         raise ValueError(
-            "the map adapter fits a full weight vector, not weights over heads; use build_profile"
+            f"the {method} adapter fits a full weight vector, not weights over heads; use build_profile"
         )
     raise ValueError(f"unknown adapter {method!r}; choose one of {ADAPTERS}")
 

@@ -16,10 +16,11 @@ from pluralrm.adapt.adapters import ADAPTERS, weights_over_heads
 from pluralrm.adapt.priors import GaussianPriorAdapter, prior_from_model
 from pluralrm.adapt.profiles import UserProfile
 from pluralrm.config import ADAPT, AdaptConfig
+from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.validation import check_matrix
 
-FULL_METHODS = ("map",)
+FULL_METHODS = ("map", "bt")  # a full weight vector, split against the heads in the profile
 
 
 def fit_user_weights(
@@ -80,14 +81,20 @@ def build_profile(
 ) -> UserProfile:
     """A :class:`UserProfile` for ``user`` from their labelled pair differences (``config.method``).
 
-    For ``map`` the fitted vector ``w`` is split against the model's heads ``C`` (orthonormal rows): the
-    weights are ``C w`` and the full-feature part ``w − Cᵀ C w``, so ``reward_vector(user=profile)`` is
-    ``w`` again while the weights stay readable as a mix of heads.
+    For ``map`` and ``bt`` the fitted vector ``w`` is split against the model's heads ``C`` (orthonormal
+    rows): the weights are ``C w`` and the full-feature part ``w − Cᵀ C w``, so
+    ``reward_vector(user=profile)`` is ``w`` again while the weights stay readable as a mix of heads.
     """
     config = replace(config, **overrides)
     full = None
-    if config.method in FULL_METHODS:
+    if config.method == "bt":
+        # The bar every pool-based adapter is measured against (kshot's user-bt), as a profile: on real
+        # users with a pool-chosen layer it is the best measured (docs/personalization.md).
+        D = check_matrix(D, "D", n_features=model.n_features)
+        w = LinearRewardHead(alpha=config.bt_alpha).fit(D).coef_ if len(D) else np.zeros(model.n_features)
+    elif config.method in FULL_METHODS:
         w = fit_user_vector(model, D, config=config).coef_
+    if config.method in FULL_METHODS:
         components = model.require_heads("personalize").components_
         weights = components @ w
         full = w - components.T @ weights

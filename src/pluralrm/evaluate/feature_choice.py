@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pluralrm.config import DECOMPOSE
+from pluralrm.config import ADAPT, DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
 from pluralrm.rewards.linear_head import LinearRewardHead
@@ -66,7 +66,7 @@ def pool_learnability(
     k: int = DECOMPOSE.choice_k,
     n_draws: int = DECOMPOSE.choice_draws,
     seed: int = 0,
-    alpha: float = 1e-2,
+    alpha: float = ADAPT.bt_alpha,
 ) -> dict[str, float]:
     """Per labelled pool user: mean accuracy of a BT head fitted on ``k`` of their pairs, on their others.
 
@@ -100,7 +100,7 @@ def choose_features(
     k: int = DECOMPOSE.choice_k,
     n_draws: int = DECOMPOSE.choice_draws,
     seed: int = 0,
-    alpha: float = 1e-2,
+    alpha: float = ADAPT.bt_alpha,
 ) -> FeatureChoice:
     """The candidate whose pool users are learned best from ``k`` pairs (ties: the first listed).
 
@@ -132,7 +132,7 @@ def run_kshot_choosing(
     *,
     choice_k: int = DECOMPOSE.choice_k,
     choice_draws: int = DECOMPOSE.choice_draws,
-    user_bt_alpha: float = 1e-2,
+    user_bt_alpha: float = ADAPT.bt_alpha,
     random_seed: int = 0,
     **kshot_options,
 ) -> tuple[list[dict], dict[str, FeatureChoice]]:

@@ -95,7 +95,7 @@ def kshot_rows(
     random_seed: int = 0,
     n_random_seeds: int = 5,
     config: AdaptConfig = ADAPT,
-    user_bt_alpha: float = 1e-2,
+    user_bt_alpha: float = ADAPT.bt_alpha,
     extra: dict | None = None,
 ) -> list[dict]:
     """In-pool k-shot rows ``{user, method, k, mean, ci_low, ci_high, n_draws, n_test, n_pool}`` (95 %
@@ -138,7 +138,7 @@ def run_kshot(
     lore_rank: int | None = None,
     random_seed: int = 0,
     n_random_seeds: int = 5,
-    user_bt_alpha: float = 1e-2,
+    user_bt_alpha: float = ADAPT.bt_alpha,
     extra: dict | None = None,
 ) -> list[dict]:
     """Leave-one-user-out k-shot curves from featurized files: what ``pluralrm kshot`` runs.

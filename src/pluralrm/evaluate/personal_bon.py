@@ -81,7 +81,7 @@ def user_rows(
     n_draws: int = 5,
     seed: int = 0,
     config: AdaptConfig = ADAPT,
-    user_bt_alpha: float = 1e-2,
+    user_bt_alpha: float = ADAPT.bt_alpha,
 ) -> list[dict]:
     """Rows ``{user, method, k, gain, top1, differs, n_prompts}`` (means over draws and test prompts).
 
