@@ -327,7 +327,7 @@ def test_kshot_layers_chooses_each_targets_layer_on_the_pool_and_matches_the_lib
     from pluralrm.backbone.pairs import featurize_pairs_specs
     from pluralrm.config import FeaturizeConfig
     from pluralrm.data import load_pairs
-    from pluralrm.evaluate.feature_choice import run_kshot_choosing
+    from pluralrm.evaluate.pool_choice import run_kshot_choosing
 
     backbone = str(tiny_model_dirs["gpt2"])
     files = {
@@ -399,7 +399,7 @@ def test_decompose_layers_fits_in_the_layer_its_users_are_learned_best_and_adapt
     from pluralrm.backbone import FeatureSpec, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs_specs
     from pluralrm.config import FeaturizeConfig
-    from pluralrm.evaluate.feature_choice import choose_features
+    from pluralrm.evaluate.pool_choice import choose_features
     from pluralrm.rewards.reward_model import RewardModel
 
     backbone = str(tiny_model_dirs["gpt2"])
@@ -438,3 +438,37 @@ def test_decompose_layers_fits_in_the_layer_its_users_are_learned_best_and_adapt
     )
     refused = runner.invoke(app, ["decompose", str(nobody), *args[2:], "--out", str(tmp_path / "m2")])
     assert refused.exit_code != 0 and "labelled users in the pool" in refused.output
+
+
+def test_decompose_adapters_records_the_choice_and_adapt_auto_uses_it(tmp_path):
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.evaluate.pool_choice import choose_adapter
+    from pluralrm.rewards.reward_model import RewardModel
+    from tests.evaluate.test_pool_choice import shared_taste_pool
+
+    pool = shared_taste_pool()
+    pool.save(tmp_path / "pool")
+    pool.select(range(20)).save(tmp_path / "new-user")
+    store = str(tmp_path / "p.sqlite")
+    for name, extra in (
+        ("chosen", ["--adapters", "bt,map"]),
+        ("only-bt", ["--adapters", "bt"]),
+        ("plain", []),
+    ):
+        args = ["decompose", str(tmp_path / "pool"), "--components", "4", "--choice-k", "5", *extra]
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+    recorded = RewardModel.from_pretrained(tmp_path / "chosen").metadata["adapter"]
+    settings = __import__("dataclasses").replace(DECOMPOSE, n_components=4, choice_k=5)
+    library = choose_adapter(
+        pool, methods=("bt", "map"), k=5, n_draws=DECOMPOSE.choice_draws, decompose=settings
+    )
+    assert recorded["chosen"] == library.name == "map"
+    assert recorded["scores"] == pytest.approx(library.scores) and recorded["users"] == list(library.users)
+    # auto: the model's recorded choice; a model without one falls back to map
+    for name, expected in (("only-bt", "bt"), ("chosen", "map"), ("plain", "map")):
+        args = ["adapt", str(tmp_path / name), "--user", name, "--pairs", str(tmp_path / "new-user")]
+        result = runner.invoke(app, [*args, "--store", store])
+        assert result.exit_code == 0, result.output
+        assert ProfileStore(store).get(name).method == expected
+        assert f"({expected} (auto)" in result.output

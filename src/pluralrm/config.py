@@ -62,10 +62,12 @@ class AdaptConfig:
     """How a user's weights over heads are fitted from their labelled pairs."""
 
     method: str = _setting(
-        "map",
-        "Adapter: map (full weight vector, pool as a Gaussian prior), bt (full weight vector from the user's "
-        "pairs alone), logistic, hyre or best-head.",
+        "auto",
+        "Adapter: auto (the one the model's decompose --adapters chose from its users, else auto_fallback), "
+        "map (full weight vector, pool as a Gaussian prior), bt (full weight vector from the user's pairs "
+        "alone), logistic, hyre or best-head.",
     )
+    auto_fallback: str = _setting("map", "What auto means for a model that records no adapter choice.")
     bt_alpha: float = _setting(
         1e-2, "bt (and kshot's user-bt): L2 penalty of the from-scratch head on scale-normalized features."
     )

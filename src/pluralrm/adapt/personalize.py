@@ -23,6 +23,15 @@ from pluralrm.validation import check_matrix
 FULL_METHODS = ("map", "bt")  # a full weight vector, split against the heads in the profile
 
 
+def resolve_method(model: RewardModel, method: str, config: AdaptConfig = ADAPT) -> str:
+    """``auto`` → the adapter ``decompose --adapters`` chose from the model's own users (kept in
+    ``model.metadata['adapter']``), else ``config.auto_fallback``; any other name is returned as it is."""
+    if method != "auto":
+        return method
+    recorded = (model.metadata or {}).get("adapter") or {}
+    return recorded.get("chosen") or config.auto_fallback
+
+
 def fit_user_weights(
     model: RewardModel, D: np.ndarray, *, config: AdaptConfig = ADAPT, **overrides
 ) -> np.ndarray:
@@ -34,8 +43,9 @@ def fit_user_weights(
     fields of ``config`` (``method="hyre"``, ``alpha=10``).
     """
     config = replace(config, **overrides)
+    config = replace(config, method=resolve_method(model, config.method, config))
     if config.method not in ADAPTERS:  # checked before any work, with the same message as the adapters
-        raise ValueError(f"unknown adapter {config.method!r}; choose one of {ADAPTERS}")
+        raise ValueError(f"unknown adapter {config.method!r}; choose auto or one of {ADAPTERS}")
     if config.method in FULL_METHODS:
         raise ValueError(
             f"adapter {config.method!r} fits a full weight vector, not weights over heads; "
@@ -86,6 +96,7 @@ def build_profile(
     ``reward_vector(user=profile)`` is ``w`` again while the weights stay readable as a mix of heads.
     """
     config = replace(config, **overrides)
+    config = replace(config, method=resolve_method(model, config.method, config))
     full = None
     if config.method == "bt":
         # The bar every pool-based adapter is measured against (kshot's user-bt), as a profile: on real

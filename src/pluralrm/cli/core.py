@@ -197,6 +197,14 @@ def decompose(
         ),
     ] = None,
     choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,
+    adapters: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated adapters (e.g. map,bt): the one that learns the data's labelled users best "
+            "from --choice-k pairs, each user left out of the heads in turn, becomes the model's choice for "
+            "adapt --method auto."
+        ),
+    ] = None,
 ) -> None:
     """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
 
@@ -214,15 +222,19 @@ def decompose(
         n_components=n_components, center=center, val_fraction=val_fraction, seed=seed, choice_k=choice_k
     )
     on_ray = engine_config(engine, address, num_workers, ENGINE.gpus_per_worker)
-    if on_ray and layers:
-        raise fail("--layers chooses among layers in one process; drop --engine ray")
+    if on_ray and (layers or adapters):
+        raise fail("--layers and --adapters choose in one process; drop --engine ray")
     if on_ray:
         with timed("decompose"):
             model, n_train, n_val = decompose_on_ray(inputs, out, config, on_ray)
         return _print_fit(out, model, n_train, n_val)
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
+    choices = {}
     if layers:
-        parts = [_layer_chosen_by_users(inputs, layers, skip_invalid, featurize, config, cache)]
+        chosen_features, choices["features"] = _layer_chosen_by_users(
+            inputs, layers, skip_invalid, featurize, config, cache
+        )
+        parts = [chosen_features]
     else:
         parts = [features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
     with timed("decompose"):
@@ -232,8 +244,12 @@ def decompose(
                 features.groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed
             )
             model = fit_reward_model(features.select(train_idx), features.select(val_idx), config=config)
+            if adapters:
+                choices["adapter"] = _adapter_chosen_by_users(features, adapters, config)
         except ValueError as error:
             raise fail(str(error)) from None
+        # What was chosen and on whom, kept with the heads (adapt --method auto reads 'adapter').
+        model.metadata = {**model.metadata, **choices}
         model.save_pretrained(out)
     _print_fit(out, model, len(train_idx), len(val_idx))
 
@@ -245,9 +261,10 @@ def _layer_chosen_by_users(
     featurize: FeaturizeConfig,
     config: DecomposeConfig,
     cache: bool,
-) -> PairFeatures:
-    """The inputs' features in the candidate layer where their labelled users are learned best."""
-    from pluralrm.evaluate.feature_choice import choose_features
+) -> tuple[PairFeatures, dict]:
+    """The inputs' features in the candidate layer where their labelled users are learned best, and the
+    record of that choice."""
+    from pluralrm.evaluate.pool_choice import choose_features
 
     try:
         candidates = [int(x) for x in layers.split(",")]
@@ -269,7 +286,32 @@ def _layer_chosen_by_users(
         table.add_row(f"[bold]{name}[/]" if name == choice.name else name, f"{score:.3f}")
     console.print(table)
     console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
-    return pooled[choice.name]
+    return pooled[choice.name], _choice_record(choice, config)
+
+
+def _adapter_chosen_by_users(features: PairFeatures, adapters: str, config: DecomposeConfig) -> dict:
+    """The adapter that learns the data's labelled users best as new users (each left out of the heads)."""
+    from pluralrm.evaluate.pool_choice import choose_adapter
+
+    methods = tuple(m.strip() for m in adapters.split(","))
+    choice = choose_adapter(
+        features,
+        methods=methods,
+        k=config.choice_k,
+        n_draws=config.choice_draws,
+        seed=config.seed,
+        decompose=config,
+    )
+    table = Table("adapter", "users' accuracy", title=f"users as new users, {config.choice_k} pairs each")
+    for name, score in choice.scores.items():
+        table.add_row(f"[bold]{name}[/]" if name == choice.name else name, f"{score:.3f}")
+    console.print(table)
+    console.print(f"[green]adapter[/] {choice.name}: what adapt --method auto will use with this model")
+    return _choice_record(choice, config)
+
+
+def _choice_record(choice, config: DecomposeConfig) -> dict:
+    return {"chosen": choice.name, "scores": choice.scores, "users": list(choice.users), "k": config.choice_k}
 
 
 def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:

@@ -97,8 +97,8 @@ def kshot(
     """
     from dataclasses import replace
 
-    from pluralrm.evaluate.feature_choice import run_kshot_choosing
     from pluralrm.evaluate.kshot import LOO_METHODS, plot_kshot, run_kshot
+    from pluralrm.evaluate.pool_choice import run_kshot_choosing
     from pluralrm.evaluate.tables import write_csv
 
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
@@ -228,7 +228,8 @@ def adapt(
     saved = ProfileStore(store).put(profile)
     top = np.argsort(-np.abs(saved.weights))[:5]
     console.print(
-        f"[green]stored[/] profile {user!r} ({method}, {saved.n_pairs} pairs); largest weights: "
+        f"[green]stored[/] profile {user!r} ({saved.method}{' (auto)' if method == 'auto' else ''}, "
+        f"{saved.n_pairs} pairs); largest weights: "
         + ", ".join(f"pc{j + 1} {saved.weights[j]:+.3g}" for j in top),
         soft_wrap=True,
     )

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pluralrm.data.features import PairFeatures
-from pluralrm.evaluate.feature_choice import choose_features, pool_learnability, run_kshot_choosing
 from pluralrm.evaluate.kshot import run_kshot
+from pluralrm.evaluate.pool_choice import choose_features, pool_learnability, run_kshot_choosing
 
 
 def user_pairs(name: str, n: int, learnable: bool, seed: int, d: int = 8) -> PairFeatures:
@@ -84,3 +84,48 @@ def test_a_pool_without_labelled_users_is_refused_with_the_reason():
     unlabelled = replace(signal, users=[None] * len(signal))
     with pytest.raises(ValueError, match="labelled users in the pool with at least 30 pairs"):
         pool_learnability(unlabelled, k=15)
+
+
+def shared_taste_pool(n_users: int = 4, n: int = 80, d: int = 24, seed: int = 0) -> PairFeatures:
+    """Users who all want nearly the same thing: the pool's general head is the right prior for each."""
+    rng = np.random.default_rng(seed)
+    majority = rng.normal(size=d)
+    parts = []
+    for u in range(n_users):
+        w = majority + 0.2 * rng.normal(size=d)
+        D = rng.normal(size=(n, d))
+        D = np.where((D @ w > 0)[:, None], D, -D)
+        ids = [f"u{u}-{i}" for i in range(n)]
+        parts.append(PairFeatures(chosen=D, rejected=np.zeros_like(D), ids=ids, users=[f"u{u}"] * n))
+    return PairFeatures.concatenate(parts)
+
+
+def test_adapter_choice_is_run_kshot_on_the_pools_own_users_and_prefers_the_prior_when_tastes_are_shared():
+    from pluralrm.data.splits import group_split
+    from pluralrm.evaluate.pool_choice import choose_adapter
+
+    pool = shared_taste_pool()
+    choice = choose_adapter(pool, methods=("bt", "map"), k=5, n_draws=4)
+    # 5 pairs in 24 dimensions: from scratch is noisy, the pool's general head is nearly every user's taste
+    assert choice.name == "map" and choice.scores["map"] > choice.scores["bt"] + 0.05
+    assert choice.users == ("u0", "u1", "u2", "u3")
+    targets = {}
+    for user in choice.users:
+        idx = np.array([i for i, u in enumerate(pool.users) if u == user])
+        first, second = group_split([pool.groups[i] for i in idx], [0.5, 0.5], seed=0)
+        targets[user] = (pool.select(idx[first]), pool.select(idx[second]))
+    rows = run_kshot(pool, targets, ks=(5,), n_draws=4, methods=("drm-map", "user-bt"))
+    for method, name in (("map", "drm-map"), ("bt", "user-bt")):
+        assert choice.scores[method] == pytest.approx(
+            np.mean([r["mean"] for r in rows if r["method"] == name])
+        )
+
+
+def test_adapter_choice_refuses_unknown_adapters_and_unlabelled_pools():
+    from pluralrm.evaluate.pool_choice import choose_adapter
+
+    pool = shared_taste_pool()
+    with pytest.raises(ValueError, match="adapters to choose from: \\['map', 'nope'\\]"):
+        choose_adapter(pool, methods=("map", "nope"))
+    with pytest.raises(ValueError, match="choosing an adapter needs labelled users"):
+        choose_adapter(replace(pool, users=[None] * len(pool)), k=5)
