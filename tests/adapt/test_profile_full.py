@@ -3,6 +3,7 @@
 import sqlite3
 
 import numpy as np
+import pytest
 
 from pluralrm.adapt import ProfileStore, build_profile
 from pluralrm.data.features import PairFeatures
@@ -67,5 +68,5 @@ def test_bt_profile_is_the_from_scratch_head_of_kshot_user_bt(tmp_path):
     )
     w = LinearRewardHead(alpha=ADAPT.bt_alpha).fit(D[:15]).coef_
     np.testing.assert_allclose(model.reward_vector(user=stored), w, atol=1e-12)
-    empty = build_profile(model, "eve", D[:0], method="bt")
-    np.testing.assert_array_equal(model.reward_vector(user=empty), np.zeros(12))
+    with pytest.raises(ValueError, match="'bt' learns from the user's own pairs alone"):
+        build_profile(model, "eve", D[:0], method="bt")

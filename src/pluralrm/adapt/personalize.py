@@ -102,7 +102,9 @@ def build_profile(
         # The bar every pool-based adapter is measured against (kshot's user-bt), as a profile: on real
         # users with a pool-chosen layer it is the best measured (docs/personalization.md).
         D = check_matrix(D, "D", n_features=model.n_features)
-        w = LinearRewardHead(alpha=config.bt_alpha).fit(D).coef_ if len(D) else np.zeros(model.n_features)
+        if not len(D):
+            raise ValueError("adapter 'bt' learns from the user's own pairs alone and needs at least one")
+        w = LinearRewardHead(alpha=config.bt_alpha).fit(D).coef_
     elif config.method in FULL_METHODS:
         w = fit_user_vector(model, D, config=config).coef_
     if config.method in FULL_METHODS:
