@@ -37,8 +37,8 @@ import numpy as np
 from pluralrm.config import DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
-from pluralrm.evaluate.kshot import DEFAULT_KS, LOO_METHODS, plot_kshot, run_kshot, seen_pool
-from pluralrm.evaluate.pool_choice import KSHOT_NAMES, choose_adapter, run_kshot_choosing
+from pluralrm.evaluate.kshot import DEFAULT_KS, LOO_METHODS, plot_kshot, run_kshot
+from pluralrm.evaluate.pool_choice import run_kshot_choosing
 from pluralrm.evaluate.tables import write_csv
 
 DOMAINS = ("academy", "business", "entertainment", "literature")
@@ -89,26 +89,6 @@ def synthetic_users(seed: int, d: int = 64, rank: int = 4, n_users: int = 8, n_p
         users[name] = (f.select(range(half)), f.select(range(half, n_pairs)))
         parts.append(users[name][0])
     return PairFeatures.concatenate(parts), users
-
-
-def auto_rows(rows: list[dict], pools: dict, users: dict, decompose) -> list[dict]:
-    """``auto`` (adapt's default): per target, the adapter (map or bt) that learns the target's *seen*
-    pool's own users best (``choose_adapter``), then that adapter's rows for the target."""
-    out = []
-    for user, (_, test) in users.items():
-        choice = choose_adapter(
-            seen_pool(pools[user], user, test), methods=("map", "bt"), decompose=decompose
-        )
-        name = KSHOT_NAMES.get(choice.name, f"drm-{choice.name}")
-        print(
-            f"- {user}: auto = {choice.name} ({', '.join(f'{m} {v:.3f}' for m, v in choice.scores.items())})"
-        )
-        out += [
-            {**r, "method": "auto", "adapter": choice.name}
-            for r in rows
-            if r["user"] == user and r["method"] == name
-        ]
-    return out
 
 
 def summary(rows: list[dict], group: list[str], k: int = 15) -> str:
@@ -165,10 +145,6 @@ def main() -> None:
             parser.error("--choose needs --features (simulated users have one feature space)")
         candidates = {name: real_users(args.features, name, args.seed) for name in args.choose.split(",")}
         rows, choices = run_kshot_choosing(candidates, **options)
-        print("\n### adapter chosen on each target's pool, in its chosen features\n")
-        chosen_pools = {u: candidates[c.name][0] for u, c in choices.items()}
-        chosen_users = {u: candidates[c.name][1][u] for u, c in choices.items()}
-        rows += auto_rows(rows, chosen_pools, chosen_users, options["decompose"])
         default = run_kshot(
             *real_users(args.features, args.candidate, args.seed), **{**options, "methods": ["user-bt"]}
         )
@@ -179,8 +155,9 @@ def main() -> None:
             print(f"- {user}: **{choice.name}** ({scores})")
     else:
         rows = run_kshot(pool, users, **options)
-        print("\n### adapter chosen on each target's pool\n")
-        rows += auto_rows(rows, {u: pool for u in users}, users, options["decompose"])
+    adapters = {r["user"]: r["adapter"] for r in rows if r["method"] == "auto"}
+    print("\n### auto: the adapter chosen on each target's pool\n")
+    print(", ".join(f"{user}: {adapter}" for user, adapter in adapters.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "kshot.csv")
     (args.out / "kshot.json").write_text(json.dumps(rows, indent=1))

@@ -68,6 +68,10 @@ class AdaptConfig:
         "alone), logistic, hyre or best-head.",
     )
     auto_fallback: str = _setting("map", "What auto means for a model that records no adapter choice.")
+    auto_candidates: tuple[str, ...] = _setting(
+        ("map", "bt"),
+        "What kshot's auto chooses among on each target's pool (a model: decompose --adapters).",
+    )
     bt_alpha: float = _setting(
         1e-2, "bt (and kshot's user-bt): L2 penalty of the from-scratch head on scale-normalized features."
     )

@@ -129,3 +129,18 @@ def test_adapter_choice_refuses_unknown_adapters_and_unlabelled_pools():
         choose_adapter(pool, methods=("map", "nope"))
     with pytest.raises(ValueError, match="choosing an adapter needs labelled users"):
         choose_adapter(replace(pool, users=[None] * len(pool)), k=5)
+
+
+def test_kshot_auto_rows_are_the_rows_of_the_adapter_chosen_on_the_targets_seen_pool():
+    pool = shared_taste_pool(n_users=5)
+    target = pool.select([i for i, u in enumerate(pool.users) if u == "u4"])
+    users = {"u4": (target.select(range(40)), target.select(range(40, 80)))}
+    auto = run_kshot(pool, users, ks=(5,), n_draws=3, methods=("auto",))
+    direct = run_kshot(pool, users, ks=(5,), n_draws=3, methods=("drm-map",))
+    assert [r["method"] for r in auto] == ["auto"] and auto[0]["adapter"] == "map"
+    assert auto[0]["mean"] == direct[0]["mean"]
+    # no labelled pool user with enough pairs: auto is what adapt does for a model without a choice (map)
+    unlabelled = replace(pool, users=[None if u != "u4" else u for u in pool.users])
+    fallback = run_kshot(unlabelled, users, ks=(5,), n_draws=3, methods=("auto", "user-bt"))
+    assert {r["adapter"] for r in fallback if r["method"] == "auto"} == {"map"}
+    assert [r["method"] for r in fallback] == ["user-bt", "auto"]

@@ -23,6 +23,9 @@ random-*       the same adapters over random orthonormal heads (a new seed per d
                ``n_random_seeds`` seeds)
 lore-*         the same adapters over a low-rank basis learned jointly across the pool's users
                (:mod:`pluralrm.adapt.lowrank`; :func:`run_kshot` only)
+auto           what ``pluralrm adapt`` does by default: the adapter among ``AdaptConfig.auto_candidates``
+               that learns the target's *seen* pool's own users best as new users
+               (:func:`pluralrm.evaluate.pool_choice.choose_adapter`; :func:`run_kshot` only)
 user-bt        a Bradley–Terry head trained from scratch on the user's k pairs (full features)
 user-bt-all    the same on all the user's adaptation pairs: a ceiling, not a k-shot method
 """
@@ -60,7 +63,7 @@ METHODS = (
     "user-bt",
     "user-bt-all",
 )
-LOO_METHODS = (*METHODS[:-2], "lore-map", "lore-logistic", "lore-hyre", "user-bt", "user-bt-all")
+LOO_METHODS = (*METHODS[:-2], "lore-map", "lore-logistic", "lore-hyre", "auto", "user-bt", "user-bt-all")
 
 
 def adapted_margins(
@@ -190,12 +193,19 @@ def run_kshot(
         if any(m.startswith("lore-") for m in methods):
             models["lore"] = _lore_model(seen, model, decompose, lore_rank)
         logger.info("%s: pool of %d pairs fitted in %.1f s", user, len(seen), time.perf_counter() - start)
-        rows += _user_rows(
+        wanted, adapter = list(methods), None
+        if "auto" in wanted:
+            adapter = auto_adapter(seen, config=config, decompose=decompose, seed=random_seed)
+            wanted = [m for m in wanted if m != "auto"]
+            auto_method = kshot_name(adapter)
+            if auto_method not in wanted:
+                wanted.append(auto_method)
+        user_rows = _user_rows(
             user,
             adapt,
             test,
             models,
-            methods=methods,
+            methods=wanted,
             ks=ks,
             n_draws=n_draws,
             random_seeds=[random_seed + s for s in range(n_random_seeds)],
@@ -203,7 +213,41 @@ def run_kshot(
             user_bt_alpha=user_bt_alpha,
             extra={**(extra or {}), "n_fit": len(seen)},
         )
+        if adapter is not None:
+            auto = [
+                {**r, "method": "auto", "adapter": adapter} for r in user_rows if r["method"] == auto_method
+            ]
+            user_rows = [r for r in user_rows if r["method"] in methods] + auto
+        rows += user_rows
     return rows
+
+
+def kshot_name(adapter: str) -> str:
+    """The k-shot row an adapter's profile gives: ``user-bt`` for ``bt``, ``drm-<adapter>`` otherwise."""
+    return "user-bt" if adapter == "bt" else f"drm-{adapter}"
+
+
+def auto_adapter(seen: PairFeatures, *, config: AdaptConfig, decompose: DecomposeConfig, seed: int) -> str:
+    """What ``adapt --method auto`` would use with a model decomposed on ``seen`` with ``--adapters``:
+    the candidate that learns ``seen``'s own labelled users best as new users; ``config.auto_fallback``
+    when it has none with enough pairs (a model decomposed without the choice)."""
+    from pluralrm.evaluate.pool_choice import choose_adapter, pool_users
+
+    if not pool_users(seen, decompose.choice_k):
+        logger.info(
+            "auto: no labelled pool user with %d pairs; %s", 2 * decompose.choice_k, config.auto_fallback
+        )
+        return config.auto_fallback
+    choice = choose_adapter(
+        seen,
+        methods=tuple(config.auto_candidates),
+        k=decompose.choice_k,
+        n_draws=decompose.choice_draws,
+        seed=seed,
+        decompose=decompose,
+    )
+    logger.info("auto: %s (%s)", choice.name, ", ".join(f"{m} {v:.3f}" for m, v in choice.scores.items()))
+    return choice.name
 
 
 def seen_pool(pool: PairFeatures, user: str, test: PairFeatures) -> PairFeatures:

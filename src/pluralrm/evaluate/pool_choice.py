@@ -184,9 +184,6 @@ def run_kshot_choosing(
     return rows, choices
 
 
-KSHOT_NAMES = {"bt": "user-bt"}  # an adapter's row in run_kshot (others: drm-<adapter>)
-
-
 def choose_adapter(
     pool: PairFeatures,
     *,
@@ -203,7 +200,7 @@ def choose_adapter(
     their test prompts, adapts each method on ``k`` of their pairs and scores their test half.
     """
     from pluralrm.adapt.adapters import ADAPTERS
-    from pluralrm.evaluate.kshot import run_kshot
+    from pluralrm.evaluate.kshot import kshot_name, run_kshot
 
     if not methods or any(m not in ADAPTERS for m in methods):
         raise ValueError(f"adapters to choose from: {list(methods)}; known {list(ADAPTERS)}")
@@ -217,7 +214,7 @@ def choose_adapter(
     for user, idx in users.items():
         adapt_part, test_part = group_split([pool.groups[i] for i in idx], [0.5, 0.5], seed=seed)
         targets[user] = (pool.select(idx[adapt_part]), pool.select(idx[test_part]))
-    names = {m: KSHOT_NAMES.get(m, f"drm-{m}") for m in methods}
+    names = {m: kshot_name(m) for m in methods}
     rows = run_kshot(
         pool,
         targets,
