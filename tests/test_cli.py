@@ -465,6 +465,15 @@ def test_decompose_adapters_records_the_choice_and_adapt_auto_uses_it(tmp_path):
     )
     assert recorded["chosen"] == library.name == "map"
     assert recorded["scores"] == pytest.approx(library.scores) and recorded["users"] == list(library.users)
+    # NAME=PATH labels unlabelled inputs: the same users, the same choice
+    named = []
+    for user in library.users:
+        part = pool.select([i for i, u in enumerate(pool.users) if u == user])
+        __import__("dataclasses").replace(part, users=[None] * len(part)).save(tmp_path / f"anon-{user}")
+        named.append(f"{user}={tmp_path / f'anon-{user}'}")
+    args = ["decompose", *named, "--components", "4", "--choice-k", "5", "--adapters", "bt,map"]
+    assert runner.invoke(app, [*args, "--out", str(tmp_path / "named")]).exit_code == 0
+    assert RewardModel.from_pretrained(tmp_path / "named").metadata["adapter"] == recorded
     # auto: the model's recorded choice; a model without one falls back to map
     for name, expected in (("only-bt", "bt"), ("chosen", "map"), ("plain", "map")):
         args = ["adapt", str(tmp_path / name), "--user", name, "--pairs", str(tmp_path / "new-user")]

@@ -173,7 +173,10 @@ def featurize(
 def decompose(
     inputs: Annotated[
         list[str],
-        typer.Argument(help="`pluralrm featurize` output directories or pairs data; several are pooled."),
+        typer.Argument(
+            help="`pluralrm featurize` output directories or pairs data; several are pooled. NAME=PATH "
+            "labels every pair of PATH as user NAME (for --layers/--adapters)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
     n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
@@ -236,7 +239,10 @@ def decompose(
         )
         parts = [chosen_features]
     else:
-        parts = [features_for(item, skip_invalid, featurize=featurize, cache=cache) for item in inputs]
+        parts = [
+            labelled(features_for(path, skip_invalid, featurize=featurize, cache=cache), name)
+            for name, path in map(named_input, inputs)
+        ]
     with timed("decompose"):
         try:
             features = PairFeatures.concatenate(parts)
@@ -252,6 +258,19 @@ def decompose(
         model.metadata = {**model.metadata, **choices}
         model.save_pretrained(out)
     _print_fit(out, model, len(train_idx), len(val_idx))
+
+
+def named_input(item: str) -> tuple[str | None, str]:
+    """``NAME=PATH`` → (NAME, PATH): every pair of PATH is user NAME's; a path that exists is taken whole."""
+    name, sep, path = item.partition("=")
+    if not sep or not name or Path(item).exists():
+        return None, item
+    return name, path
+
+
+def labelled(features: PairFeatures, name: str | None) -> PairFeatures:
+    """``features`` with every pair labelled as user ``name`` (unchanged for ``None``)."""
+    return features if name is None else replace(features, users=[name] * len(features))
 
 
 def _layer_chosen_by_users(
@@ -270,10 +289,10 @@ def _layer_chosen_by_users(
         candidates = [int(x) for x in layers.split(",")]
     except ValueError:
         raise fail(f"--layers {layers!r}: expected comma-separated integers") from None
-    parts = [
-        features_for_layers(item, skip_invalid, candidates, featurize=featurize, cache=cache)
-        for item in inputs
-    ]
+    parts = []
+    for name, path in map(named_input, inputs):
+        by_layer = features_for_layers(path, skip_invalid, candidates, featurize=featurize, cache=cache)
+        parts.append({layer: labelled(f, name) for layer, f in by_layer.items()})
     try:
         pooled = {
             f"layer {layer}": PairFeatures.concatenate([p[layer] for p in parts]) for layer in candidates

@@ -25,7 +25,7 @@ from pluralrm.cli.common import (
     load_model,
     timed,
 )
-from pluralrm.cli.core import features_for, features_for_layers
+from pluralrm.cli.core import features_for, features_for_layers, labelled, named_input
 from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
 from pluralrm.config import (
     ADAPT,
@@ -112,18 +112,14 @@ def kshot(
 
     def load(item: str, option: str, *, named: bool) -> tuple[str | None, dict]:
         """The file's features in every candidate space ({None: ...} without --layers)."""
-        name, sep, path = item.partition("=")
-        if not sep:
-            if named:
-                raise fail(f"{option} {item!r}: expected NAME=PATH")
-            name, path = None, item
+        name, path = named_input(item)
+        if named and name is None:
+            raise fail(f"{option} {item!r}: expected NAME=PATH")
         if layer_values:
             by_space = features_for_layers(path, skip_invalid, layer_values, featurize=featurize, cache=cache)
         else:
             by_space = {None: features_for(path, skip_invalid, featurize=featurize, cache=cache)}
-        if name is not None:
-            by_space = {space: replace(f, users=[name] * len(f)) for space, f in by_space.items()}
-        return name, by_space
+        return name, {space: labelled(f, name) for space, f in by_space.items()}
 
     adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
     test_sets = dict(load(item, "--test", named=True) for item in test_data)
