@@ -55,7 +55,7 @@ def labelled(features: PairFeatures, user: str | None) -> PairFeatures:
     return replace(features, users=[user] * len(features))
 
 
-def real_users(root: Path, candidate: str, seed: int):
+def real_users(root: Path, candidate: str, seed: int, domain_pool: bool = False):
     load = lambda name: PairFeatures.load(root / name / candidate)  # noqa: E731
     domain_adapt, domain_test = halves(load("domain"), seed)
     users, parts = {}, []
@@ -68,7 +68,11 @@ def real_users(root: Path, candidate: str, seed: int):
         users[name] = (labelled(adapt, name), labelled(test, name))
         parts.append(users[name][0])
     parts.append(labelled(load("webgpt"), None))
-    return PairFeatures.concatenate(parts), users
+    pool = PairFeatures.concatenate(parts)
+    if domain_pool:  # the other domain users only: what the choices see changes with what the pool holds
+        pool = pool.select([i for i, u in enumerate(pool.users) if u in DOMAINS])
+        users = {d: users[d] for d in DOMAINS}
+    return pool, users
 
 
 def synthetic_users(seed: int, d: int = 64, rank: int = 4, n_users: int = 8, n_pairs: int = 600):
@@ -118,6 +122,9 @@ def main() -> None:
     parser.add_argument("--candidate", default="minilm-mean-L6")
     parser.add_argument("--synthetic", action="store_true")
     parser.add_argument("--choose", help="comma-separated candidates: each target's is chosen on its pool")
+    parser.add_argument(
+        "--domain-pool", action="store_true", help="pool = the DSP domain users only (no HH users, no WebGPT)"
+    )
     parser.add_argument("--components", type=int, default=DECOMPOSE.n_components)
     parser.add_argument("--draws", type=int, default=10)
     parser.add_argument("--methods", default=",".join(LOO_METHODS))
@@ -128,8 +135,14 @@ def main() -> None:
         pool, users = synthetic_users(args.seed)
         groups = {"simulated": list(users)}
     else:
-        pool, users = (None, None) if args.choose else real_users(args.features, args.candidate, args.seed)
+        pool, users = (
+            (None, None)
+            if args.choose
+            else real_users(args.features, args.candidate, args.seed, args.domain_pool)
+        )
         groups = {"domain": list(DOMAINS), "helpful-harmless": ["helpful", "harmless"]}
+        if args.domain_pool:
+            del groups["helpful-harmless"]
     from dataclasses import replace
 
     start = time.perf_counter()
@@ -143,10 +156,14 @@ def main() -> None:
     if args.choose:
         if args.synthetic:
             parser.error("--choose needs --features (simulated users have one feature space)")
-        candidates = {name: real_users(args.features, name, args.seed) for name in args.choose.split(",")}
+        candidates = {
+            name: real_users(args.features, name, args.seed, args.domain_pool)
+            for name in args.choose.split(",")
+        }
         rows, choices = run_kshot_choosing(candidates, **options)
         default = run_kshot(
-            *real_users(args.features, args.candidate, args.seed), **{**options, "methods": ["user-bt"]}
+            *real_users(args.features, args.candidate, args.seed, args.domain_pool),
+            **{**options, "methods": ["user-bt"]},
         )
         rows += [{**r, "method": "user-bt@default"} for r in default]
         print("\n### chosen on each target's pool (pool users' accuracy at 15 pairs per candidate)\n")
