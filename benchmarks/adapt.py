@@ -13,6 +13,8 @@ import numpy as np
 
 from pluralrm.adapt import BestHeadAdapter, HyReAdapter, LogisticAdapter
 from pluralrm.adapt.priors import GaussianPrior, GaussianPriorAdapter
+from pluralrm.config import ADAPT
+from pluralrm.rewards.linear_head import LinearRewardHead
 
 
 def best_of(fn, repeats: int = 5) -> float:
@@ -33,7 +35,7 @@ def main() -> None:
         logistic = best_of(lambda S=S: LogisticAdapter(alpha=1.0).fit(S))
         best = best_of(lambda S=S: BestHeadAdapter().fit(S))
         print(f"{n_heads:6d} {n_pairs:6d} {1e3 * hyre:9.2f} {1e3 * logistic:12.2f} {1e3 * best:13.2f}")
-    print(f"\n{'d':>6s} {'heads':>6s} {'pairs':>6s} {'map ms (evidence search)':>26s}")
+    print(f"\n{'d':>6s} {'heads':>6s} {'pairs':>6s} {'map ms (evidence search)':>26s} {'bt ms':>8s}")
     for d, n_heads, n_pairs in (
         (384, 32, 15),
         (384, 384, 15),
@@ -45,7 +47,8 @@ def main() -> None:
         prior = GaussianPrior.from_heads(rng.normal(size=d), components, np.ones(n_heads), scale=np.sqrt(d))
         D = rng.normal(size=(n_pairs, d))
         fit = best_of(lambda D=D, prior=prior: GaussianPriorAdapter(prior=prior).fit(D))
-        print(f"{d:6d} {n_heads:6d} {n_pairs:6d} {1e3 * fit:26.2f}")
+        bt = best_of(lambda D=D: LinearRewardHead(alpha=ADAPT.bt_alpha).fit(D))  # the bt adapter (no heads)
+        print(f"{d:6d} {n_heads:6d} {n_pairs:6d} {1e3 * fit:26.2f} {1e3 * bt:8.2f}")
 
 
 if __name__ == "__main__":
