@@ -194,9 +194,9 @@ def decompose(
     layers: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated candidate layers (pairs files whose records name their 'user'): the heads "
-            "are fitted in the layer where those users are learned best from --choice-k pairs each; adapt "
-            "and score then read that layer. Default: the backbone's final layer."
+            help="Comma-separated candidate layers (pairs files; users from the records' 'user' field or "
+            "NAME=PATH): the heads are fitted in the layer where those users are learned best from "
+            "--choice-k pairs each; adapt and score then read that layer. Default: the final layer."
         ),
     ] = None,
     choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,

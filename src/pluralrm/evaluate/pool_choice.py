@@ -79,7 +79,7 @@ def pool_learnability(
     if not users:
         raise ValueError(
             f"choosing features needs labelled users in the pool with at least {2 * k} pairs each "
-            "(pairs' 'user' field, or NAME=PATH in pluralrm kshot); the pool has none"
+            "(pairs' 'user' field, or NAME=PATH inputs); the pool has none"
         )
     scores = {}
     D = pool.differences
@@ -208,7 +208,7 @@ def choose_adapter(
     if not users:
         raise ValueError(
             f"choosing an adapter needs labelled users in the pool with at least {2 * k} pairs each "
-            "(pairs' 'user' field); the pool has none"
+            "(pairs' 'user' field, or NAME=PATH inputs); the pool has none"
         )
     targets = {}
     for user, idx in users.items():
