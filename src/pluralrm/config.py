@@ -52,9 +52,11 @@ class DecomposeConfig:
     batch_size: int = _setting(8192, "Rows per accumulation step of the streaming PCA.")
     seed: int = _setting(0, "Seed of the validation split.")
     choice_k: int = _setting(
-        15, "With --layers: pairs per labelled user when scoring a candidate layer (how learnable users are)."
+        15, "--layers/--adapters: pairs per labelled user when scoring a candidate (how learnable users are)."
     )
-    choice_draws: int = _setting(10, "With --layers: seeded draws of those pairs per user and candidate.")
+    choice_draws: int = _setting(
+        10, "--layers/--adapters: seeded draws of those pairs per user and candidate."
+    )
 
 
 @dataclass(frozen=True)
