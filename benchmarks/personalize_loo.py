@@ -161,10 +161,10 @@ def main() -> None:
             for name in args.choose.split(",")
         }
         rows, choices = run_kshot_choosing(candidates, **options)
-        default = run_kshot(
-            *real_users(args.features, args.candidate, args.seed, args.domain_pool),
-            **{**options, "methods": ["user-bt"]},
+        default_features = candidates.get(args.candidate) or real_users(
+            args.features, args.candidate, args.seed, args.domain_pool
         )
+        default = run_kshot(*default_features, **{**options, "methods": ["user-bt"]})
         rows += [{**r, "method": "user-bt@default"} for r in default]
         print("\n### chosen on each target's pool (pool users' accuracy at 15 pairs per candidate)\n")
         for user, choice in choices.items():

@@ -100,6 +100,14 @@ StoreOption = Annotated[
 ]
 
 
+def comma_ints(text: str, option: str) -> tuple[int, ...]:
+    """``"1,2,3"`` → ``(1, 2, 3)``; a clear error naming the option otherwise."""
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise fail(f"{option} {text!r}: expected comma-separated integers") from None
+
+
 def load_model(model_dir: Path):
     from pluralrm.rewards.reward_model import RewardModel
 

@@ -21,6 +21,7 @@ from pluralrm.cli.common import (
     DtypeOption,
     SkipInvalidOption,
     app,
+    comma_ints,
     console,
     decompose_option,
     fail,
@@ -285,10 +286,7 @@ def _layer_chosen_by_users(
     record of that choice."""
     from pluralrm.evaluate.pool_choice import choose_features
 
-    try:
-        candidates = [int(x) for x in layers.split(",")]
-    except ValueError:
-        raise fail(f"--layers {layers!r}: expected comma-separated integers") from None
+    candidates = comma_ints(layers, "--layers")
     parts = []
     for name, path in map(named_input, inputs):
         by_layer = features_for_layers(path, skip_invalid, candidates, featurize=featurize, cache=cache)
@@ -300,10 +298,7 @@ def _layer_chosen_by_users(
         choice = choose_features(pooled, k=config.choice_k, n_draws=config.choice_draws, seed=config.seed)
     except ValueError as error:
         raise fail(str(error)) from None
-    table = Table("candidate", "users' accuracy", title=f"users learned from {config.choice_k} pairs each")
-    for name, score in choice.scores.items():
-        table.add_row(f"[bold]{name}[/]" if name == choice.name else name, f"{score:.3f}")
-    console.print(table)
+    _print_choice(choice, "candidate", f"users learned from {config.choice_k} pairs each")
     console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
     return pooled[choice.name], _choice_record(choice, config)
 
@@ -321,12 +316,17 @@ def _adapter_chosen_by_users(features: PairFeatures, adapters: str, config: Deco
         seed=config.seed,
         decompose=config,
     )
-    table = Table("adapter", "users' accuracy", title=f"users as new users, {config.choice_k} pairs each")
+    _print_choice(choice, "adapter", f"users as new users, {config.choice_k} pairs each")
+    console.print(f"[green]adapter[/] {choice.name}: what adapt --method auto will use with this model")
+    return _choice_record(choice, config)
+
+
+def _print_choice(choice, column: str, title: str) -> None:
+    """Each candidate's score on the data's users, the chosen one in bold."""
+    table = Table(column, "users' accuracy", title=title)
     for name, score in choice.scores.items():
         table.add_row(f"[bold]{name}[/]" if name == choice.name else name, f"{score:.3f}")
     console.print(table)
-    console.print(f"[green]adapter[/] {choice.name}: what adapt --method auto will use with this model")
-    return _choice_record(choice, config)
 
 
 def _choice_record(choice, config: DecomposeConfig) -> dict:
@@ -364,11 +364,7 @@ def features_for(
     from pluralrm.backbone import BackboneNotFoundError, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
-    try:
-        records, summary = load_pair_records(features_or_data, "auto", skip_invalid)
-    except DataValidationError as error:
-        raise fail(str(error)) from None
-    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    records = _pairs_to_featurize(features_or_data, skip_invalid)
     if engine is not None:
         try:
             settings = replace(featurize, device=device) if model is not None else featurize
@@ -386,6 +382,16 @@ def features_for(
     return featurize_pairs(records, featurizer, source=features_or_data)
 
 
+def _pairs_to_featurize(data: str, skip_invalid: bool) -> list[dict]:
+    """The records of a pairs file (located errors become a CLI failure), with their summary printed."""
+    try:
+        records, summary = load_pair_records(data, "auto", skip_invalid)
+    except DataValidationError as error:
+        raise fail(str(error)) from None
+    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    return records
+
+
 def features_for_layers(
     data: str, skip_invalid: bool, layers: Sequence[int], *, featurize: FeaturizeConfig, cache: bool = True
 ) -> dict[int, PairFeatures]:
@@ -396,11 +402,7 @@ def features_for_layers(
 
     if Path(data).is_dir():
         raise fail(f"{data}: a features directory holds one layer; candidate layers need the pairs file")
-    try:
-        records, summary = load_pair_records(data, "auto", skip_invalid)
-    except DataValidationError as error:
-        raise fail(str(error)) from None
-    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+    records = _pairs_to_featurize(data, skip_invalid)
     try:
         featurizer = build_featurizer(featurize, cache=feature_cache(cache))
         specs = {layer: FeatureSpec(pooling=featurizer.spec.pooling, layer=layer) for layer in layers}

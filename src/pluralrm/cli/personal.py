@@ -19,6 +19,7 @@ from pluralrm.cli.common import (
     StoreOption,
     adapt_option,
     app,
+    comma_ints,
     console,
     decompose_option,
     fail,
@@ -102,11 +103,8 @@ def kshot(
     from pluralrm.evaluate.tables import write_csv
 
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
-    try:
-        k_values = tuple(int(k) for k in ks.split(","))
-        layer_values = tuple(int(x) for x in layers.split(",")) if layers else ()
-    except ValueError:
-        raise fail(f"--ks {ks!r} / --layers {layers!r}: expected comma-separated integers") from None
+    k_values = comma_ints(ks, "--ks")
+    layer_values = comma_ints(layers, "--layers") if layers else ()
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
     spaces = [None] if not layer_values else list(layer_values)
 

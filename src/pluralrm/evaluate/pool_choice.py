@@ -62,6 +62,26 @@ def pool_users(pool: PairFeatures, k: int) -> dict[str, np.ndarray]:
     }
 
 
+def pool_user_halves(
+    pool: PairFeatures, k: int, seed: int, what: str
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each labelled pool user's pair indices split 50/50 by prompt (seeded): (adaptation, test).
+
+    ``ValueError`` naming ``what`` needed them if no pool user has the ≥ 2·k pairs this needs.
+    """
+    users = pool_users(pool, k)
+    if not users:
+        raise ValueError(
+            f"{what} needs labelled users in the pool with at least {2 * k} pairs each "
+            "(pairs' 'user' field, or NAME=PATH inputs); the pool has none"
+        )
+    halves = {}
+    for user, idx in users.items():
+        first, second = group_split([pool.groups[i] for i in idx], [0.5, 0.5], seed=seed)
+        halves[user] = (idx[first], idx[second])
+    return halves
+
+
 def pool_learnability(
     pool: PairFeatures,
     *,
@@ -75,17 +95,10 @@ def pool_learnability(
     Each user's pairs are split 50/50 by prompt (seeded), so inner test prompts are never adapted on.
     ``ValueError`` if no pool user has the ≥ 2·k pairs this needs (label the pool's pairs with users).
     """
-    users = pool_users(pool, k)
-    if not users:
-        raise ValueError(
-            f"choosing features needs labelled users in the pool with at least {2 * k} pairs each "
-            "(pairs' 'user' field, or NAME=PATH inputs); the pool has none"
-        )
     scores = {}
     D = pool.differences
-    for user, idx in users.items():
-        fit_part, test_part = group_split([pool.groups[i] for i in idx], [0.5, 0.5], seed=seed)
-        D_fit, D_test = D[idx[fit_part]], D[idx[test_part]]
+    for user, (fit_idx, test_idx) in pool_user_halves(pool, k, seed, "choosing features").items():
+        D_fit, D_test = D[fit_idx], D[test_idx]
         k_eff = min(k, len(D_fit))
         accuracies = []
         for draw in range(n_draws):
@@ -204,16 +217,8 @@ def choose_adapter(
 
     if not methods or any(m not in ADAPTERS for m in methods):
         raise ValueError(f"adapters to choose from: {list(methods)}; known {list(ADAPTERS)}")
-    users = pool_users(pool, k)
-    if not users:
-        raise ValueError(
-            f"choosing an adapter needs labelled users in the pool with at least {2 * k} pairs each "
-            "(pairs' 'user' field, or NAME=PATH inputs); the pool has none"
-        )
-    targets = {}
-    for user, idx in users.items():
-        adapt_part, test_part = group_split([pool.groups[i] for i in idx], [0.5, 0.5], seed=seed)
-        targets[user] = (pool.select(idx[adapt_part]), pool.select(idx[test_part]))
+    halves = pool_user_halves(pool, k, seed, "choosing an adapter")
+    targets = {user: (pool.select(a), pool.select(t)) for user, (a, t) in halves.items()}
     names = {m: kshot_name(m) for m in methods}
     rows = run_kshot(
         pool,
@@ -228,4 +233,4 @@ def choose_adapter(
         m: float(np.mean([r["mean"] for r in rows if r["method"] == name])) for m, name in names.items()
     }
     best = max(methods, key=lambda m: scores[m])
-    return PoolChoice(name=best, scores=scores, users=tuple(users))
+    return PoolChoice(name=best, scores=scores, users=tuple(halves))
