@@ -30,7 +30,6 @@ import numpy as np
 from pluralrm.config import ADAPT, DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
-from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
 
 logger = logging.getLogger(__name__)
@@ -95,16 +94,21 @@ def pool_learnability(
     Each user's pairs are split 50/50 by prompt (seeded), so inner test prompts are never adapted on.
     ``ValueError`` if no pool user has the ≥ 2·k pairs this needs (label the pool's pairs with users).
     """
+    from pluralrm.evaluate.kshot import user_bt_margins
+    from pluralrm.rewards.reward_model import RewardModel
+
+    # kshot's user-bt, scored through RewardModel.margins like every other figure
+    space = RewardModel(namespace=pool.namespace, backbone_name=pool.backbone_name)
     scores = {}
     D = pool.differences
     for user, (fit_idx, test_idx) in pool_user_halves(pool, k, seed, "choosing features").items():
-        D_fit, D_test = D[fit_idx], D[test_idx]
+        D_fit, test = D[fit_idx], pool.select(test_idx)
         k_eff = min(k, len(D_fit))
         accuracies = []
         for draw in range(n_draws):
             pick = np.random.default_rng([seed, draw, k]).choice(len(D_fit), size=k_eff, replace=False)
-            head = LinearRewardHead(alpha=alpha).fit(D_fit[pick])
-            accuracies.append(float(pair_correctness(head.decision_function(D_test)).mean()))
+            margins = user_bt_margins(D_fit[pick], test, space, alpha)
+            accuracies.append(float(pair_correctness(margins).mean()))
         scores[user] = float(np.mean(accuracies))
     return scores
 
