@@ -49,12 +49,9 @@ import numpy as np
 import uvicorn
 from typer.testing import CliRunner
 
+import pluralrm.collect.filters as F
 from pluralrm.backbone import FeatureCache
 from pluralrm.cli import app
-from pluralrm.collect import filters as F
-from pluralrm.collect.label_app import create_label_app
-from pluralrm.collect.label_io import read_pairs
-from pluralrm.collect.label_store import LabelStore
 from pluralrm.collect.pipeline import (
     AI_LABELLED,
     RESPONSES,
@@ -67,6 +64,9 @@ from pluralrm.collect.pipeline import (
 from pluralrm.collect.provenance import read_records
 from pluralrm.config import COLLECT, LABEL, replace
 from pluralrm.data import DSP_BASELINE, DSP_DOMAINS
+from pluralrm.label.app import create_label_app
+from pluralrm.label.io import read_pairs
+from pluralrm.label.store import LabelStore
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.reward_model import RewardModel
 

@@ -3,7 +3,8 @@
 Cheng et al. (2023), "Everyone Deserves A Reward": (1) base LM, (2) general RM fine-tuning (GRFT) on general
 preferences (HH helpful + harmless, WebGPT), (3) customized RM fine-tuning (CRFT) on one domain user's pairs
 (academy, business, entertainment, literature), from the base LM or from stage 2, optionally with
-general-preference enrichment and customized imitation. Every model comes from ``pluralrm.customize`` and is
+general-preference enrichment and customized imitation. Every model comes from
+``pluralrm.training.customize`` and is
 scored through ``RewardModel.from_pretrained(dir).rewards`` — the one scoring path.
 
 Data (../shared/data; no train splits exist offline): every set's prompts are split 50/50 by prompt with
@@ -170,7 +171,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from pluralrm.customize import customize_reward_model
+    from pluralrm.training.customize import customize_reward_model
 
     domains = args.domains.split(",")
     rows = args.rows.split(",")

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from pluralrm.config import CUSTOMIZE
-from pluralrm.customize.data import tokenize_pairs
+from pluralrm.training.customize.data import tokenize_pairs
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -45,8 +45,8 @@ def run_trainer(model, tokenizer, examples, config, steps: int) -> tuple[float, 
     import datasets
     from transformers import PrinterCallback
 
-    from pluralrm.customize.train import _reward_args
-    from pluralrm.customize.trainer import CustomizeTrainer, PreferenceCollator
+    from pluralrm.training.customize.train import _reward_args
+    from pluralrm.training.customize.trainer import CustomizeTrainer, PreferenceCollator
 
     with tempfile.TemporaryDirectory() as tmp:
         args = _reward_args(config, Path(tmp), "cpu", "float32", validate=False)
@@ -70,7 +70,7 @@ def run_plain(model, tokenizer, examples, config, steps: int) -> tuple[float, in
     from transformers import get_linear_schedule_with_warmup
     from trl.trainer.utils import disable_dropout_in_model
 
-    from pluralrm.customize.trainer import PreferenceCollator
+    from pluralrm.training.customize.trainer import PreferenceCollator
 
     disable_dropout_in_model(model)  # what RewardTrainer does by default (disable_dropout=True)
     collate = PreferenceCollator(pad_token_id=tokenizer.pad_token_id)
@@ -109,7 +109,7 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from pluralrm.backbone.loading import _resolve, detect_kind
-    from pluralrm.customize.train import _load_model
+    from pluralrm.training.customize.train import _load_model
 
     config = replace(CUSTOMIZE, batch_size=args.batch_size, max_length=args.max_length, learning_rate=2e-5)
     source, _, revision = _resolve(args.backbone)

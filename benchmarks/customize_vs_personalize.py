@@ -3,7 +3,7 @@
 For each domain user and k labelled pairs (15, 100, all of the ~400 training pairs of
 ``benchmarks/customize_dsp.py``'s split and limits):
 
-* **DRM + adapter on frozen MiniLM** — leave-one-user-out (``pluralrm.evaluate.kshot.run_kshot``): heads,
+* **DRM + adapter on frozen MiniLM** — leave-one-user-out (``pluralrm.adapt.kshot.run_kshot``): heads,
   general head and priors fitted on the other three users' and the general pairs; the user adapts from k pairs
   (``drm-map``, the default adapter, and ``lore-hyre``, the best on new users in docs/personalization.md),
   against ``user-bt`` (a BT head on the same k pairs) and ``user-bt-all``;
@@ -34,12 +34,12 @@ from pathlib import Path
 import numpy as np
 
 from customize_dsp import DOMAINS, GENERAL, accuracy, load_splits
+from pluralrm.adapt.kshot import run_kshot
 from pluralrm.atomic import write_json
 from pluralrm.backbone import FeatureCache, Featurizer, load_backbone
 from pluralrm.backbone.pairs import featurize_pairs
 from pluralrm.config import CUSTOMIZE
 from pluralrm.data.features import PairFeatures
-from pluralrm.evaluate.kshot import run_kshot
 from pluralrm.rewards.reward_model import RewardModel
 
 METHODS = ["drm-map", "lore-hyre", "user-bt", "user-bt-all"]
@@ -101,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from pluralrm.customize import customize_reward_model
+    from pluralrm.training.customize import customize_reward_model
 
     train, test = load_splits(args.limit_train, args.limit_test, args.limit_domain_train)
     stage2 = args.table_out / "models" / "stage2"

@@ -2,7 +2,7 @@
 
 Pool = the other users' pairs + general data; for each target the general head, heads, low-rank basis and
 priors are refitted without the target's pairs and without any pair on the target's test prompts
-(:func:`pluralrm.evaluate.kshot.run_kshot`). Users:
+(:func:`pluralrm.adapt.kshot.run_kshot`). Users:
 
 * real (``--features``): the four DSP domain users and the HH helpful / harmless users; each set's prompts
   are split 50/50 (seeded) into adaptation and test halves; the pool holds the other users' adaptation
@@ -13,7 +13,7 @@ priors are refitted without the target's pairs and without any pair on the targe
 
 With ``--choose`` (comma-separated feature candidates, e.g. MiniLM's layers 1–6 from
 ``benchmarks/real_features.py``), each target's feature space is chosen on its own pool by
-:func:`pluralrm.evaluate.pool_choice.run_kshot_choosing` (how well the pool's users are learned
+:func:`pluralrm.adapt.choice.run_kshot_choosing` (how well the pool's users are learned
 from 15 pairs in each candidate), every method runs there, and ``user-bt`` on ``--candidate`` (the
 backbone's default layer) is added as ``user-bt@default`` for comparison.
 
@@ -34,11 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralrm.adapt.choice import run_kshot_choosing
+from pluralrm.adapt.kshot import DEFAULT_KS, LOO_METHODS, run_kshot
 from pluralrm.config import DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
-from pluralrm.evaluate.kshot import DEFAULT_KS, LOO_METHODS, plot_kshot, run_kshot
-from pluralrm.evaluate.pool_choice import run_kshot_choosing
+from pluralrm.evaluate.plots import plot_kshot
 from pluralrm.evaluate.tables import write_csv
 
 DOMAINS = ("academy", "business", "entertainment", "literature")

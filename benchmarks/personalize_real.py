@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pluralrm.adapt.kshot import DEFAULT_KS, kshot_rows
 from pluralrm.config import ADAPT, replace
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
-from pluralrm.evaluate.kshot import DEFAULT_KS, kshot_rows, plot_kshot
+from pluralrm.evaluate.plots import plot_kshot
 from pluralrm.evaluate.tables import write_csv
 from pluralrm.rewards import DecomposedRewardModel, fit_general_head
 from pluralrm.rewards.reward_model import RewardModel

@@ -30,7 +30,7 @@ import numpy as np
 from pluralrm.backbone import FeatureCache, FeatureSpec, Featurizer, load_backbone
 from pluralrm.backbone.pairs import featurize_pairs
 from pluralrm.data import DSP_DOMAINS, load_pairs, load_ranked
-from pluralrm.evaluate.personal_bon import mixture_users, summarize, user_rows
+from pluralrm.evaluate.many.personal import mixture_users, summarize, user_rows
 from pluralrm.evaluate.tables import write_csv
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.linear_head import LinearRewardHead

@@ -9,7 +9,7 @@ domain users has its own) on a shared backbone — the pool's users never have t
 told apart — and the target user's k-shot methods then run on that backbone's features. The target user's
 pairs (and their test prompts' pairs) never reach the backbone or the pool.
 
-Rows per target user, all leave-one-user-out (``pluralrm.evaluate.kshot.run_kshot``, 20 draws of k pairs):
+Rows per target user, all leave-one-user-out (``pluralrm.adapt.kshot.run_kshot``, 20 draws of k pairs):
 ``drm-map``, ``lore-hyre``, ``user-bt`` (the bar) on frozen MiniLM and on the pool-trained backbone. The
 split, limits and test pairs are ``benchmarks/customize_dsp.py``'s.
 
@@ -17,7 +17,8 @@ Usage::
 
     python benchmarks/pool_backbone_loo.py --out out/pool-backbone
 
-An experiment, not a product feature: the multi-head trainer lives here, not in ``pluralrm.customize``.
+An experiment, not a product feature: the multi-head trainer lives here, not in
+``pluralrm.training.customize``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,11 @@ import torch
 
 from customize_dsp import DOMAINS, GENERAL, load_splits
 from customize_vs_personalize import METHODS, loo_features
+from pluralrm.adapt.kshot import run_kshot
 from pluralrm.atomic import write_json
 from pluralrm.backbone import FeatureCache, Featurizer, load_backbone
-from pluralrm.customize.data import tokenize_pairs
-from pluralrm.customize.trainer import PreferenceCollator
-from pluralrm.evaluate.kshot import run_kshot
+from pluralrm.training.customize.data import tokenize_pairs
+from pluralrm.training.customize.trainer import PreferenceCollator
 
 
 class HeadCollator(PreferenceCollator):

@@ -31,10 +31,10 @@ from pluralrm.data import load_pairs, load_ranked
 from pluralrm.data.features import prompt_group
 from pluralrm.evaluate.metrics import bootstrap_interval
 from pluralrm.generate import generate, load_prompts
-from pluralrm.generate.finetune import finetune_sft
 from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.select import best_of_n, featurize_ranked, rewards_from_features
+from pluralrm.training.policy import finetune_sft
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 HELPFUL = SHARED / "dsp/helpful.test-dev.json.gz"

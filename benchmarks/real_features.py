@@ -41,7 +41,7 @@ CANDIDATES = {
         FeatureSpec("mean", 15),
         FeatureSpec("last", 10),
     ],
-    # every layer: the one a new user is learned best in is chosen from the pool (evaluate/pool_choice.py)
+    # every layer: the one a new user is learned best in is chosen from the pool (adapt/choice.py)
     "minilm": [FeatureSpec("mean", layer) for layer in (-1, 1, 2, 3, 4, 5)],
 }
 

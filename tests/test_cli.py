@@ -200,7 +200,7 @@ def test_kshot_path_and_adapt_plus_score_give_identical_rewards(tmp_path, tiny_m
     """The k-shot figures and the product's verbs go through one scoring path."""
 
     from pluralrm.adapt import ProfileStore, build_profile
-    from pluralrm.evaluate.kshot import adapted_margins
+    from pluralrm.adapt.kshot import adapted_margins
     from pluralrm.rewards.reward_model import RewardModel
 
     backbone, store = str(tiny_model_dirs["gpt2"]), str(tmp_path / "profiles.sqlite")
@@ -272,8 +272,8 @@ def test_kshot_runs_leave_one_user_out_from_separate_files(tmp_path):
     library's (user-bt-all = a BT head on all the user's adaptation pairs, scored on their test pairs)."""
     from dataclasses import replace
 
-    from pluralrm.evaluate.kshot import run_kshot
-    from tests.evaluate.test_kshot import users
+    from pluralrm.adapt.kshot import run_kshot
+    from tests.adapt.test_kshot import users
 
     pool, per_user = users()
     pool.save(tmp_path / "pool")
@@ -323,11 +323,11 @@ def test_kshot_layers_chooses_each_targets_layer_on_the_pool_and_matches_the_lib
 ):
     """--layers: every file featurized at each candidate layer; the choice and the figures are
     run_kshot_choosing's on the same features (the target's pairs take no part in its choice)."""
+    from pluralrm.adapt.choice import run_kshot_choosing
     from pluralrm.backbone import FeatureSpec, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs_specs
     from pluralrm.config import FeaturizeConfig
     from pluralrm.data import load_pairs
-    from pluralrm.evaluate.pool_choice import run_kshot_choosing
 
     backbone = str(tiny_model_dirs["gpt2"])
     files = {
@@ -396,10 +396,10 @@ def replace_users(features: PairFeatures, user: str) -> PairFeatures:
 def test_decompose_layers_fits_in_the_layer_its_users_are_learned_best_and_adapt_reads_it(
     tmp_path, tiny_model_dirs
 ):
+    from pluralrm.adapt.choice import choose_features
     from pluralrm.backbone import FeatureSpec, build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs_specs
     from pluralrm.config import FeaturizeConfig
-    from pluralrm.evaluate.pool_choice import choose_features
     from pluralrm.rewards.reward_model import RewardModel
 
     backbone = str(tiny_model_dirs["gpt2"])
@@ -442,9 +442,9 @@ def test_decompose_layers_fits_in_the_layer_its_users_are_learned_best_and_adapt
 
 def test_decompose_adapters_records_the_choice_and_adapt_auto_uses_it(tmp_path):
     from pluralrm.adapt import ProfileStore
-    from pluralrm.evaluate.pool_choice import choose_adapter
+    from pluralrm.adapt.kshot import choose_adapter
     from pluralrm.rewards.reward_model import RewardModel
-    from tests.evaluate.test_pool_choice import shared_taste_pool
+    from tests.adapt.test_choice import shared_taste_pool
 
     pool = shared_taste_pool()
     pool.save(tmp_path / "pool")

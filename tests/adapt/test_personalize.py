@@ -3,8 +3,8 @@ import pytest
 
 from pluralrm.adapt import ProfileMismatchError, build_profile, fit_user_weights
 from pluralrm.adapt.adapters import weights_over_heads
+from pluralrm.adapt.kshot import adapted_margins, kshot_rows
 from pluralrm.data.features import PairFeatures
-from pluralrm.evaluate.kshot import adapted_margins, kshot_rows
 from pluralrm.rewards import DecomposedRewardModel, LinearRewardHead
 from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.reward_model import RewardModel

@@ -53,8 +53,8 @@ def test_old_store_without_full_column_is_migrated(tmp_path):
 def test_bt_profile_is_the_from_scratch_head_of_kshot_user_bt(tmp_path):
     """``adapt --method bt`` stores exactly the bar the k-shot tables call user-bt, and scores through the
     same path (heads part + full part = the BT head fitted on the user's pairs alone)."""
+    from pluralrm.adapt.kshot import user_bt_margins
     from pluralrm.config import ADAPT
-    from pluralrm.evaluate.kshot import user_bt_margins
     from pluralrm.rewards.linear_head import LinearRewardHead
 
     model, D = model_and_pairs()

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 
 from pluralrm.cli import app
 from pluralrm.collect.filters import RewardJudge
-from pluralrm.collect.label_app import create_label_app
 from pluralrm.collect.pipeline import TO_LABEL, run_filter, run_prompts, run_responses
 from pluralrm.collect.responses_stage import GeneratorSetting
 from pluralrm.config import COLLECT, LABEL, replace
 from pluralrm.data.synthetic import make_synthetic_preferences
 from pluralrm.generate.sampling import Completion
+from pluralrm.label.app import create_label_app
 from tests.servers import served_in_thread
 
 runner = CliRunner()
@@ -79,8 +79,8 @@ def label_over_http(url: str, token: str, utility) -> int:
 
 def test_labellers_clicks_become_their_own_rewards(world, tmp_path):
     from pluralrm.adapt import ProfileStore
-    from pluralrm.collect.label_io import read_pairs
-    from pluralrm.collect.label_store import LabelStore
+    from pluralrm.label.io import read_pairs
+    from pluralrm.label.store import LabelStore
     from pluralrm.rewards.reward_model import RewardModel
 
     _, model_dir, labelling, held_out, attributes = world
@@ -151,10 +151,10 @@ def test_real_prompts_and_responses_through_the_rules(tmp_path):
     import gzip
     import json
 
-    from pluralrm.collect.label_io import read_pairs
-    from pluralrm.collect.label_store import LabelStore
     from pluralrm.collect.provenance import read_records
     from pluralrm.data import DSP_BASELINE, DSP_DOMAINS
+    from pluralrm.label.io import read_pairs
+    from pluralrm.label.store import LabelStore
     from tests.conftest import shared_file
 
     hh = shared_file("hh-rlhf-harmless/test-dev.jsonl.gz")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fastapi import FastAPI, Request
 
-from pluralrm.collect import filters as F
+import pluralrm.collect.filters as F
 from pluralrm.generate.sampling import Completion
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.reward_model import RewardModel

@@ -139,8 +139,8 @@ def test_stages_count_each_rule_and_write_the_labelling_apps_pairs(tmp_path, sou
 
 
 def test_the_pairs_file_reads_into_the_label_store(tmp_path, sources):
-    from pluralrm.collect.label_io import read_pairs
-    from pluralrm.collect.label_store import LabelStore
+    from pluralrm.label.io import read_pairs
+    from pluralrm.label.store import LabelStore
 
     project = tmp_path / "proj"
     _run_all(project, sources, ai_fraction=0.0)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from pluralrm.cli import app
 from pluralrm.data import DataValidationError
-from pluralrm.evaluate.many import (
+from pluralrm.evaluate.many.curves import (
     agreement,
     best_of_n_curve,
     default_ns,
@@ -20,9 +20,9 @@ from pluralrm.evaluate.many import (
     top1_agreement,
     win_scores,
 )
-from pluralrm.evaluate.many_report import match_records
-from pluralrm.evaluate.many_responses import generator_stats, length_correlation
-from pluralrm.evaluate.many_rewardbench import EXAMPLE_COUNTS, rewardbench_accuracy, section_of
+from pluralrm.evaluate.many.report import match_records
+from pluralrm.evaluate.many.responses import generator_stats, length_correlation
+from pluralrm.evaluate.many.rewardbench import EXAMPLE_COUNTS, rewardbench_accuracy, section_of
 
 runner = CliRunner()
 

@@ -3,7 +3,7 @@
 from pluralrm.backbone.build import build_featurizer
 from pluralrm.backbone.device import resolve_device, resolve_dtype
 from pluralrm.backbone.feature_cache import FeatureCache
-from pluralrm.backbone.featurizer import FeatureSpec, Featurizer, default_spec, pool_hidden
+from pluralrm.backbone.featurizer import Featurizer, pool_hidden
 from pluralrm.backbone.loading import (
     NAMED_BACKBONES,
     Backbone,
@@ -11,6 +11,7 @@ from pluralrm.backbone.loading import (
     load_backbone,
 )
 from pluralrm.backbone.pairs import featurize_pairs
+from pluralrm.backbone.spec import FeatureSpec, default_spec
 
 __all__ = [
     "NAMED_BACKBONES",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pluralrm.backbone.feature_cache import FeatureCache
-from pluralrm.backbone.featurizer import FeatureSpec, Featurizer, default_spec
+from pluralrm.backbone.featurizer import Featurizer
 from pluralrm.backbone.loading import load_backbone
+from pluralrm.backbone.spec import FeatureSpec, default_spec
 from pluralrm.config import FEATURIZE, FeaturizeConfig
 
 

@@ -25,8 +25,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
-from typing import Literal
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -42,45 +41,11 @@ from pluralrm.backbone.formatting import (
 from pluralrm.backbone.loading import Backbone
 from pluralrm.backbone.progress import TokenProgress
 from pluralrm.backbone.prompt_sharing import plan_prefix_sharing, shared_prefix_passes
+from pluralrm.backbone.spec import FeatureSpec, Pooling, default_spec
 from pluralrm.config import FEATURIZE
 from pluralrm.data.records import Prompt
 
 logger = logging.getLogger(__name__)
-
-Pooling = Literal["last", "mean", "pooler"]
-POOLINGS = ("last", "mean", "pooler")
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Which vector to take from the backbone.
-
-    Attributes
-    ----------
-    pooling : {"last", "mean", "pooler"}
-        ``"last"``: hidden state of the last real token (causal LMs); ``"mean"``: mean over real tokens
-        (encoders); ``"pooler"``: the encoder's own pooler output (BERT's dense + tanh over ``[CLS]``),
-        which is what a BERT-style ``ForSequenceClassification`` head reads — so a fine-tuned reward model
-        of that kind is a linear head on these features (:mod:`pluralrm.rewards.sequence_classifier`).
-        Only at the final layer.
-    layer : int
-        Index into the hidden states: 0 is the embedding output, ``num_layers`` (or -1) the final layer.
-    normalize : bool
-        L2-normalize each vector (what sentence-transformers' MiniLM pipeline does).
-    """
-
-    pooling: Pooling = "last"
-    layer: int = -1
-    normalize: bool = False
-
-    def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-
-
-def default_spec(kind: str) -> FeatureSpec:
-    """Last-token pooling for causal LMs, mean pooling for encoders (final layer)."""
-    return FeatureSpec(pooling="last" if kind == "causal" else "mean", layer=-1)
 
 
 def pool_hidden(hidden, attention_mask, pooling: Pooling):

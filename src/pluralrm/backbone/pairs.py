@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pluralrm.backbone.featurizer import FeatureSpec, Featurizer
+from pluralrm.backbone.featurizer import Featurizer
+from pluralrm.backbone.spec import FeatureSpec
 from pluralrm.data.features import PairFeatures, prompt_group
 
 

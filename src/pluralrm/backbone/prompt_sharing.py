@@ -21,15 +21,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from pluralrm.backbone.collate import length_sorted_batches, pad_right
 from pluralrm.backbone.early_exit import decoder_blocks, run_until
-
-if TYPE_CHECKING:
-    from pluralrm.backbone.featurizer import FeatureSpec
+from pluralrm.backbone.spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
 

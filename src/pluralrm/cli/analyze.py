@@ -26,7 +26,7 @@ from pluralrm.cli.common import (
 )
 from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig
 from pluralrm.data import DataValidationError, load_ranked
-from pluralrm.evaluate.many_report import JUDGED, OWN, analyze_ranked
+from pluralrm.evaluate.many.report import JUDGED, OWN, analyze_ranked
 
 _option = partial(config_option, AnalyzeConfig)
 

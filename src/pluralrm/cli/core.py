@@ -284,7 +284,7 @@ def _layer_chosen_by_users(
 ) -> tuple[PairFeatures, dict]:
     """The inputs' features in the candidate layer where their labelled users are learned best, and the
     record of that choice."""
-    from pluralrm.evaluate.pool_choice import choose_features
+    from pluralrm.adapt.choice import choose_features
 
     candidates = comma_ints(layers, "--layers")
     parts = []
@@ -305,7 +305,7 @@ def _layer_chosen_by_users(
 
 def _adapter_chosen_by_users(features: PairFeatures, adapters: str, config: DecomposeConfig) -> dict:
     """The adapter that learns the data's labelled users best as new users (each left out of the heads)."""
-    from pluralrm.evaluate.pool_choice import choose_adapter
+    from pluralrm.adapt.kshot import choose_adapter
 
     methods = tuple(m.strip() for m in adapters.split(","))
     choice = choose_adapter(

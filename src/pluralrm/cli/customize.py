@@ -94,10 +94,10 @@ def customize(
              --enrichment 1 --general helpful.json.gz
     """
     from pluralrm.backbone.loading import BackboneNotFoundError
-    from pluralrm.customize import customize_reward_model
-    from pluralrm.customize.progress import RichTrainingProgress
     from pluralrm.data import DataValidationError
-    from pluralrm.training_runs import NonFiniteLossError
+    from pluralrm.training.customize import customize_reward_model
+    from pluralrm.training.progress import RichTrainingProgress
+    from pluralrm.training.runs import NonFiniteLossError
 
     setup_logging(verbose)
     config = CustomizeConfig(

@@ -51,11 +51,11 @@ def sft(
     """
     from pluralrm.backbone.loading import BackboneNotFoundError
     from pluralrm.data import DataValidationError
-    from pluralrm.generate.finetune import NonFiniteLossError, finetune_sft
+    from pluralrm.training.policy import NonFiniteLossError, finetune_sft
 
     setup_logging(verbose)
     # The loss of every step is this verb's progress report, so it shows without --verbose.
-    logging.getLogger("pluralrm.generate.finetune").setLevel(logging.INFO)
+    logging.getLogger("pluralrm.training.policy").setLevel(logging.INFO)
     config = FinetuneConfig(
         epochs=epochs,
         learning_rate=learning_rate,

@@ -25,7 +25,7 @@ ProjectArgument = Annotated[
 
 
 def _store(project_dir: Path):
-    from pluralrm.collect.label_store import LabelStore
+    from pluralrm.label.store import LabelStore
 
     return LabelStore.of_project(project_dir)
 
@@ -73,7 +73,7 @@ def import_pairs(
 
     Example: pluralrm label import labelling/ collect/filtered/to_label.jsonl
     """
-    from pluralrm.collect.label_io import read_pairs
+    from pluralrm.label.io import read_pairs
 
     try:
         added, present = _store(project_dir).import_pairs(read_pairs(pairs), source=str(pairs))
@@ -107,7 +107,7 @@ def serve(
     """
     import uvicorn
 
-    from pluralrm.collect.label_app import create_label_app
+    from pluralrm.label.app import create_label_app
     from pluralrm.serve.auth import is_loopback
 
     setup_logging(verbose)
@@ -154,7 +154,7 @@ def export(
     Example: pluralrm label export labelling/ labels.jsonl; pluralrm label export labelling/ per_user/
     --per-labeller
     """
-    from pluralrm.collect.label_io import write_export
+    from pluralrm.label.io import write_export
 
     written = write_export(_store(project_dir), out, per_labeller=per_labeller)
     total = sum(written.values())

@@ -98,8 +98,9 @@ def kshot(
     """
     from dataclasses import replace
 
-    from pluralrm.evaluate.kshot import LOO_METHODS, plot_kshot, run_kshot
-    from pluralrm.evaluate.pool_choice import run_kshot_choosing
+    from pluralrm.adapt.choice import run_kshot_choosing
+    from pluralrm.adapt.kshot import LOO_METHODS, run_kshot
+    from pluralrm.evaluate.plots import plot_kshot
     from pluralrm.evaluate.tables import write_csv
 
     featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)

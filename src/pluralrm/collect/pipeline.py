@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pluralrm.collect import filters as F
+import pluralrm.collect.filters as F
 from pluralrm.collect.prompts_stage import (
     ClusterCoverage,
     NearDuplicates,

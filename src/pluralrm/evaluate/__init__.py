@@ -2,9 +2,9 @@
 prompt, plots (numpy, scipy + matplotlib only)."""
 
 from pluralrm.evaluate.attributes import attribute_correlations
-from pluralrm.evaluate.many import agreement, best_of_n_curve, expected_best_of_n
-from pluralrm.evaluate.many_responses import generator_stats, length_correlation
-from pluralrm.evaluate.many_rewardbench import rewardbench_accuracy
+from pluralrm.evaluate.many.curves import agreement, best_of_n_curve, expected_best_of_n
+from pluralrm.evaluate.many.responses import generator_stats, length_correlation
+from pluralrm.evaluate.many.rewardbench import rewardbench_accuracy
 from pluralrm.evaluate.metrics import bootstrap_interval, pair_correctness, pairwise_metrics
 from pluralrm.evaluate.tables import accuracy_rows, best_head, write_csv
 

@@ -57,3 +57,36 @@ def plot_head_accuracy(rows: list[dict], path: str | Path, *, title: str = "") -
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_kshot(rows: list[dict], path, *, title: str = "") -> None:
+    """One panel per user: accuracy vs k (log-ish x axis) per method, with 95 % bands."""
+    plt = _pyplot()
+    users = list(dict.fromkeys(r["user"] for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    n_cols = min(3, len(users))
+    n_rows = -(-len(users) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.4 * n_rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(users) :]:
+        ax.set_visible(False)
+    for ax, user in zip(axes.flat, users, strict=False):
+        for method in methods:
+            sel = sorted(
+                (r for r in rows if r["user"] == user and r["method"] == method), key=lambda r: r["k"]
+            )
+            x = np.arange(len(sel))
+            ax.plot(x, [r["mean"] for r in sel], marker="o", markersize=3, label=method)
+            ax.fill_between(x, [r["ci_low"] for r in sel], [r["ci_high"] for r in sel], alpha=0.15)
+            ax.set_xticks(x, [str(r["k"]) for r in sel])
+        ax.axhline(0.5, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_title(user)
+        ax.set_xlabel("k (user's labelled pairs)")
+    for row in axes:
+        row[0].set_ylabel("test accuracy")
+    axes.flat[len(users) - 1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

@@ -24,6 +24,7 @@ import numpy as np
 
 from pluralrm.atomic import atomic_path, write_json
 from pluralrm.rewards.decomposed import DecomposedRewardModel
+from pluralrm.rewards.errors import RewardModelLoadError
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.validation import check_matrix
 
@@ -43,10 +44,6 @@ _V1_ARRAYS = {
 
 class IncompatibleBackboneError(ValueError):
     """A reward model used with features from a different backbone, pooling, layer or dtype."""
-
-
-class RewardModelLoadError(ValueError):
-    """A reward model directory that cannot be read; the message names the file and what is wrong."""
 
 
 class Profile(Protocol):
@@ -334,13 +331,16 @@ class RewardModel:
             A file is damaged or the two files disagree; the message names the file and the problem.
         """
         directory = Path(directory)
-        from pluralrm.rewards.sequence_classifier import (
-            is_customized_reward_model,
-            reward_model_from_classifier,
-        )
+        from pluralrm.rewards.sequence_classifier import is_customized_reward_model, read_classifier
 
         if is_customized_reward_model(directory):  # a fine-tuned ForSequenceClassification directory
-            model = reward_model_from_classifier(directory)
+            metadata, coef, bias = read_classifier(directory)
+            model = cls(
+                namespace=metadata["namespace"],
+                backbone_name=str(directory),
+                general=LinearRewardHead.from_coef(coef),
+                metadata={"customize": metadata, "score_bias": bias},
+            )
             if namespace is not None:
                 model.check_namespace(namespace, what=str(directory))
             return model

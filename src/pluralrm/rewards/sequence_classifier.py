@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralrm.rewards.linear_head import LinearRewardHead
+from pluralrm.rewards.errors import RewardModelLoadError
 
 METADATA_FILE = "pluralrm_customize.json"
 FORMAT = "pluralrm-customized-reward-model/1"
@@ -65,14 +65,12 @@ def read_head(directory: str | Path) -> tuple[np.ndarray, float]:
     return weight[0], float(np.asarray(biases[0]).reshape(-1)[0]) if biases else 0.0
 
 
-def reward_model_from_classifier(directory: str | Path):
-    """The :class:`~pluralrm.rewards.RewardModel` of a ``pluralrm customize`` output directory.
+def read_classifier(directory: str | Path) -> tuple[dict, np.ndarray, float]:
+    """What a ``pluralrm customize`` output directory holds for scoring: its metadata (with the
+    ``namespace`` of the features the head reads), the reward head's coefficients and its bias.
 
-    Its general head is the checkpoint's reward head; its features are the ones that head reads
-    (``metadata["namespace"]``), made by the directory's own backbone.
+    :meth:`pluralrm.rewards.RewardModel.from_pretrained` builds the reward model from them.
     """
-    from pluralrm.rewards.reward_model import RewardModel, RewardModelLoadError
-
     directory = Path(directory)
     try:
         metadata = json.loads((directory / METADATA_FILE).read_text(encoding="utf-8"))
@@ -87,18 +85,13 @@ def reward_model_from_classifier(directory: str | Path):
         coef, bias = read_head(directory)
     except ValueError as error:
         raise RewardModelLoadError(str(error)) from None
-    return RewardModel(
-        namespace=metadata["namespace"],
-        backbone_name=str(directory),
-        general=LinearRewardHead.from_coef(coef),
-        metadata={"customize": metadata, "score_bias": bias},
-    )
+    return metadata, coef, bias
 
 
 __all__ = [
     "FORMAT",
     "METADATA_FILE",
     "is_customized_reward_model",
+    "read_classifier",
     "read_head",
-    "reward_model_from_classifier",
 ]

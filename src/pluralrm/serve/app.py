@@ -20,10 +20,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 import pluralrm
+import pluralrm.serve.scoring as scoring
+import pluralrm.serve.users as users
 from pluralrm.adapt.profiles import ProfileMismatchError, ProfileStore
 from pluralrm.config import SERVE, ServeConfig
 from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
-from pluralrm.serve import scoring, users
 from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
 from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
 from pluralrm.serve.metrics import ServerMetrics
