@@ -8,7 +8,7 @@ general-preference enrichment and customized imitation. Every model comes from
 scored through ``RewardModel.from_pretrained(dir).rewards`` — the one scoring path.
 
 Data (../shared/data; no train splits exist offline): every set's prompts are split 50/50 by prompt with
-seed 0, the split of docs/results.md's personalization tables, so ``user-bt-all`` here is that baseline (a
+seed 0, the split of docs/reports/results.md's personalization tables, so ``user-bt-all`` is that baseline (a
 Bradley–Terry head on frozen features of the user's whole training half). Test pairs' prompts are never
 trained on, by any stage. Domain columns: each domain's model on that domain's test pairs; general columns:
 the mean over the four domain models (stage-3 rows) or the one model (other rows).

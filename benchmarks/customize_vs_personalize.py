@@ -5,7 +5,8 @@ For each domain user and k labelled pairs (15, 100, all of the ~400 training pai
 
 * **DRM + adapter on frozen MiniLM** — leave-one-user-out (``pluralrm.adapt.kshot.run_kshot``): heads,
   general head and priors fitted on the other three users' and the general pairs; the user adapts from k pairs
-  (``drm-map``, the default adapter, and ``lore-hyre``, the best on new users in docs/personalization.md),
+  (``drm-map``, the default adapter, and ``lore-hyre``, the best on new users in
+  docs/reports/personalization.md),
   against ``user-bt`` (a BT head on the same k pairs) and ``user-bt-all``;
 * **the same on the stage-2 backbone** (features of the GRFT model: is a fine-tuned backbone a better basis?);
 * **CRFT**: stage 3 from stage 2 on k pairs of the user (k = all: the table's ``stage3-from-stage2`` model),

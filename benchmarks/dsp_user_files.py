@@ -1,4 +1,4 @@
-"""Write the DSP domain users as one pairs file each, for the command-line path of docs/personalization.md.
+"""Write the DSP domain users as one pairs file each, for the command line of docs/reports/personalization.md.
 
 The domain set's prompts are split 50/50 (seed 0, by prompt, as ``benchmarks/personalize_loo.py`` splits
 them); for each domain user this writes ``<user>.jsonl`` (adaptation half), ``<user>-test.jsonl`` (test

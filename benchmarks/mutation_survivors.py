@@ -4,7 +4,7 @@ Run from the directory where `mutmut run` ran (its ``mutants/`` folder holds the
 not a project dependency (``pip install mutmut==3.8.1``; its settings are ``[tool.mutmut]`` in
 pyproject.toml). Survivors whose only change is the text of a human-readable message (an exception,
 warning or log text: ``"XX…XX"`` or a case change inside the quotes) are counted as *message-only*; they
-are reported apart from the rest, which need a test or a reason (docs/mutation.md).
+are reported apart from the rest, which need a test or a reason (docs/reports/mutation.md).
 
 Usage::
 

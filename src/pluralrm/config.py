@@ -26,7 +26,7 @@ class FeaturizeConfig:
     layer: int = _setting(-1, "Hidden-state index: 0 = embeddings, -1 = final layer.")
     max_length: int = _setting(512, "Tokens per text; longer texts lose their start.")
     batch_size: int = _setting(64, "Most texts per forward pass.")
-    # Small on purpose: on CPU, activations of a large batch fall out of cache (docs/backbones.md).
+    # Small on purpose: on CPU, activations of a large batch fall out of cache (docs/reference/backbones.md).
     max_batch_tokens: int = _setting(2048, "Most padded tokens per forward pass.")
     device: str = _setting("auto", "auto, cpu or cuda (auto: cuda when available).")
     dtype: str = _setting(
@@ -300,7 +300,7 @@ class CollectConfig:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Where batch featurization, scoring and PCA sums run: this process, or a Ray cluster (docs/scale.md)."""
+    """Where featurization, scoring and PCA sums run: this process or a Ray cluster (docs/guides/scale.md)."""
 
     engine: str = _setting("local", "local (this process, the default) or ray (Ray Data + backbone actors).")
     address: str | None = _setting(

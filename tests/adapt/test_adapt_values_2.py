@@ -1,4 +1,4 @@
-"""Adaptation checked by value, second round (docs/mutation.md): the logistic adapter solves its own
+"""Adaptation checked by value, second round (docs/reports/mutation.md): the logistic adapter solves its own
 objective by Newton's method in both of its linear-algebra forms, overrides reach the MAP adapter, the
 z-scoring of heads, and every field of a stored profile."""
 

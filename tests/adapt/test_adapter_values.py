@@ -1,6 +1,6 @@
 """Adapters checked against their formulas by hand (values, not shapes): the z-scoring, the prior,
 the sign of the best head, the fitted attributes. Written against the survivors of a mutation run
-(docs/mutation.md)."""
+(docs/reports/mutation.md)."""
 
 import warnings
 

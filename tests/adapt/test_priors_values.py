@@ -1,4 +1,4 @@
-"""The MAP adapter checked by value (docs/mutation.md): the Laplace evidence against its formula, the
+"""The MAP adapter checked by value (docs/reports/mutation.md): the Laplace evidence against its formula, the
 prior built from a model, and the coordinate search ending where no single grid move gains ``min_gain``."""
 
 import numpy as np

@@ -6,7 +6,7 @@ from pluralrm.data import load_pairs, load_ranked
 from tests.conftest import shared_file
 
 # (file, records read, pairs loaded, invalid skipped, ties skipped, identical pairs skipped) — measured,
-# see docs/data.md. In the domain set 100 of 8,096 domain pairs have the same text on both sides.
+# see docs/reference/data.md. In the domain set 100 of 8,096 domain pairs have the same text on both sides.
 EXPECTED = [
     ("hh-rlhf-harmless/test-dev.jsonl.gz", 1784, 1779, 5, 0, 0),
     ("dsp/helpful.test-dev.json.gz", 1803, 1793, 10, 0, 0),

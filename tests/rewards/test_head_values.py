@@ -1,6 +1,6 @@
 """Reward heads checked by value: orientation and scale of outside heads, restored parameters, tie
 rules, fingerprints, and errors that name what they refuse. Written against the survivors of a
-mutation run (docs/mutation.md)."""
+mutation run (docs/reports/mutation.md)."""
 
 import numpy as np
 import pytest

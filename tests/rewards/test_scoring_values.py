@@ -1,6 +1,6 @@
 """The scoring path, saving and loading, checked by value: what a user's full-feature part adds, which head
 names exist, stable ranking, fingerprints, old formats, and each load error's message. Written against the
-survivors of the second mutation run (docs/mutation.md)."""
+survivors of the second mutation run (docs/reports/mutation.md)."""
 
 import json
 

@@ -2,7 +2,7 @@
 
 Why this exists: on the DSP domain users, under leave-one-user-out, *which hidden layer* a user's linear
 head reads moves their 15-pair accuracy far more than any adapter over heads does (MiniLM's final layer
-0.65, its layer 3 0.73; docs/personalization.md). The final layer of a sentence encoder is trained to
+0.65, its layer 3 0.73; docs/reports/personalization.md). The final layer of a sentence encoder is trained to
 forget the wording and style that these users' preferences are about. And which adapter wins depends on
 the users: the pool-prior ``map`` adapter wins by 15 points on users who share a low-rank taste, the
 from-scratch ``bt`` head wins on the real domain users. Both are measured, not fixed — but without looking

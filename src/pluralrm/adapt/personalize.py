@@ -100,7 +100,7 @@ def build_profile(
     full = None
     if config.method == "bt":
         # The bar every pool-based adapter is measured against (kshot's user-bt), as a profile: on real
-        # users with a pool-chosen layer it is the best measured (docs/personalization.md).
+        # users with a pool-chosen layer it is the best measured (docs/reports/personalization.md).
         D = check_matrix(D, "D", n_features=model.n_features)
         if not len(D):
             raise ValueError("adapter 'bt' learns from the user's own pairs alone and needs at least one")

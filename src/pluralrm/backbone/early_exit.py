@@ -1,7 +1,7 @@
 """Stop a transformer's forward pass after the deepest block whose output is needed.
 
-Middle layers carry preference best for SmolLM2 (docs/results.md); stopping there saves the rest of the
-stack — half the time for layer 15 of 30. Forward hooks read each block's output (what
+Middle layers carry preference best for SmolLM2 (docs/reports/results.md); stopping there saves the rest of
+the stack — half the time for layer 15 of 30. Forward hooks read each block's output (what
 ``hidden_states[i]`` holds for a middle layer) and the last one stops the pass, so the model itself is
 never modified. Hooks are registered on the shared model, so each one acts only in the thread that
 registered it: another thread's forward pass through the same model runs to the end untouched.

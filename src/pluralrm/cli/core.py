@@ -214,8 +214,8 @@ def decompose(
 
     Inputs that are raw pairs are featurized with --backbone/--device/--dtype; featurized inputs carry
     their own backbone and must all have been made the same way. With --layers the layer is chosen from
-    the data's own labelled users (docs/personalization.md: on the DSP domain users MiniLM's layers 2-3
-    learn a new user from 15 pairs 9 points better than its final layer).
+    the data's own labelled users (docs/reports/personalization.md: on the DSP domain users MiniLM's layers
+    2-3 learn a new user from 15 pairs 9 points better than its final layer).
 
     Example: pluralrm decompose out/helpful-minilm out/harmless-minilm --components 32 --out models/hh-drm
     """

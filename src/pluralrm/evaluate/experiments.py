@@ -1,6 +1,7 @@
 """Repeatable held-out experiments on featurized pairs: within one set (seeded splits) and across sets.
 
-Every number in docs/results.md comes from these two functions through ``benchmarks/evaluate_real.py``.
+Every number in docs/reports/results.md comes from these two functions through
+``benchmarks/evaluate_real.py``.
 Splits keep prompts whole; the L2 penalty of the general head and the best PCA head are picked on the
 validation part; accuracy is read on the test part only.
 """

@@ -2,7 +2,7 @@
 
 A worker cannot receive a loaded backbone (gigabytes, and tied to the driver's device), so the driver
 sends this small picklable description and each actor loads the backbone once from it. The feature cache
-is named by its root directory: on a cluster that directory must be shared by every node (docs/scale.md),
+is named by its root directory: on a cluster it must be shared by every node (docs/guides/scale.md),
 which is what lets a re-run, or a batch retried after a worker died, find vectors already computed.
 """
 
