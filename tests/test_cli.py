@@ -273,9 +273,9 @@ def test_kshot_runs_leave_one_user_out_from_separate_files(tmp_path):
     from dataclasses import replace
 
     from pluralrm.adapt.kshot import run_kshot
-    from tests.adapt.test_kshot import users
+    from tests.conftest import low_rank_users
 
-    pool, per_user = users()
+    pool, per_user = low_rank_users()
     pool.save(tmp_path / "pool")
     for name in ("u0", "u1"):
         adapt, test = per_user[name]
@@ -444,7 +444,7 @@ def test_decompose_adapters_records_the_choice_and_adapt_auto_uses_it(tmp_path):
     from pluralrm.adapt import ProfileStore
     from pluralrm.adapt.kshot import choose_adapter
     from pluralrm.rewards.reward_model import RewardModel
-    from tests.adapt.test_choice import shared_taste_pool
+    from tests.conftest import shared_taste_pool
 
     pool = shared_taste_pool()
     pool.save(tmp_path / "pool")

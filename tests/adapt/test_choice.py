@@ -8,6 +8,7 @@ import pytest
 from pluralrm.adapt.choice import choose_features, pool_learnability, run_kshot_choosing
 from pluralrm.adapt.kshot import run_kshot
 from pluralrm.data.features import PairFeatures
+from tests.conftest import shared_taste_pool
 
 
 def user_pairs(name: str, n: int, learnable: bool, seed: int, d: int = 8) -> PairFeatures:
@@ -84,20 +85,6 @@ def test_a_pool_without_labelled_users_is_refused_with_the_reason():
     unlabelled = replace(signal, users=[None] * len(signal))
     with pytest.raises(ValueError, match="labelled users in the pool with at least 30 pairs"):
         pool_learnability(unlabelled, k=15)
-
-
-def shared_taste_pool(n_users: int = 4, n: int = 80, d: int = 24, seed: int = 0) -> PairFeatures:
-    """Users who all want nearly the same thing: the pool's general head is the right prior for each."""
-    rng = np.random.default_rng(seed)
-    majority = rng.normal(size=d)
-    parts = []
-    for u in range(n_users):
-        w = majority + 0.2 * rng.normal(size=d)
-        D = rng.normal(size=(n, d))
-        D = np.where((D @ w > 0)[:, None], D, -D)
-        ids = [f"u{u}-{i}" for i in range(n)]
-        parts.append(PairFeatures(chosen=D, rejected=np.zeros_like(D), ids=ids, users=[f"u{u}"] * n))
-    return PairFeatures.concatenate(parts)
 
 
 def test_adapter_choice_is_run_kshot_on_the_pools_own_users_and_prefers_the_prior_when_tastes_are_shared():

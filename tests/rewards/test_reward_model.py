@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from pluralrm.adapt import ProfileMismatchError, build_profile
-from pluralrm.data.features import PairFeatures
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.linear_head import LinearRewardHead
@@ -13,28 +12,7 @@ from pluralrm.rewards.reward_model import (
     RewardModel,
     RewardModelLoadError,
 )
-
-NAMESPACE = {
-    "backbone": "dir:abc",
-    "spec": {"pooling": "mean", "layer": 2, "normalize": False},
-    "max_length": 128,
-    "format_version": "1",
-    "chat_template": False,
-    "dtype": "float32",
-}
-
-
-def features(n=300, d=10, seed=0, namespace=NAMESPACE):
-    rng = np.random.default_rng(seed)
-    chosen = rng.normal(size=(n, d)) + np.linspace(0.6, -0.3, d)
-    rejected = rng.normal(size=(n, d))
-    return PairFeatures(
-        chosen=chosen.astype(np.float32),
-        rejected=rejected.astype(np.float32),
-        ids=[str(i) for i in range(n)],
-        namespace=namespace,
-        backbone_name="tiny",
-    )
+from tests.conftest import NAMESPACE, features
 
 
 def test_save_then_load_round_trips_every_fitted_array_and_a_personal_reward(tmp_path):

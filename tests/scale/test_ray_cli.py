@@ -16,7 +16,7 @@ from pluralrm.atomic import write_jsonl  # noqa: E402
 from pluralrm.cli import app  # noqa: E402
 from pluralrm.data import load_ranked  # noqa: E402
 from pluralrm.data.synthetic import make_synthetic_preferences  # noqa: E402
-from tests.select.conftest import wide_rows  # noqa: E402
+from tests.conftest import wide_rows  # noqa: E402
 
 runner = CliRunner()
 RAY = ("--engine", "ray", "--num-workers", "2")

@@ -19,20 +19,3 @@ def causal_model_dir(tmp_path_factory, tiny_model_dirs) -> Path:
     features = featurize_pairs(pairs, Featurizer(backbone))
     model = fit_reward_model(features, n_components=4, backbone_name=backbone_dir)
     return model.save_pretrained(tmp_path_factory.mktemp("select") / "model")
-
-
-def wide_rows(n_prompts: int = 5, n: int = 4) -> list[dict]:
-    """Rows of the wide format, with a conversation prompt among them and uneven response lengths."""
-    rows = []
-    for p in range(n_prompts):
-        prompt = (
-            [{"role": "system", "content": "Be kind."}, {"role": "user", "content": f"Question {p}?"}]
-            if p == 0
-            else f"What is {p} plus {p}?"
-        )
-        row = {"id": f"q{p}", "prompt": prompt}
-        for i in range(1, n + 1):
-            row[f"response_{i}"] = " ".join(["The answer is", str(2 * p), "indeed"] * i)
-            row[f"response_{i}_model"] = f"gen{i % 2}"
-        rows.append(row)
-    return rows

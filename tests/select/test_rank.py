@@ -12,7 +12,7 @@ from pluralrm.cli import app
 from pluralrm.data import load_ranked
 from pluralrm.rewards.reward_model import RewardModel
 from pluralrm.select import featurize_ranked, rewards_from_features
-from tests.select.conftest import wide_rows
+from tests.conftest import wide_rows
 
 runner = CliRunner()
 

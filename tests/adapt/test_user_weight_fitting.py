@@ -1,6 +1,6 @@
-"""Adaptation checked by value, second round (docs/reports/mutation.md): the logistic adapter solves its own
-objective by Newton's method in both of its linear-algebra forms, overrides reach the MAP adapter, the
-z-scoring of heads, and every field of a stored profile."""
+"""How a user's weights are fitted, checked by value (docs/reports/mutation.md): the logistic adapter
+solves its own objective by Newton's method in both of its linear-algebra forms, overrides reach the MAP
+adapter, the z-scoring of heads, and every field of a stored profile."""
 
 import sqlite3
 from dataclasses import replace
@@ -14,7 +14,7 @@ from pluralrm.adapt.personalize import fit_user_vector
 from pluralrm.adapt.profiles import default_store_path
 from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.math import sigmoid
-from tests.rewards.test_reward_model import features
+from tests.conftest import features
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pluralrm.rewards.decomposed import DecomposedRewardModel, head_set_fingerpr
 from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.linear_head import LinearRewardHead, fit_general_head
 from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
-from tests.rewards.test_reward_model import NAMESPACE, features
+from tests.conftest import NAMESPACE, features
 
 
 def test_outside_heads_are_unit_signed_toward_chosen_and_measured_on_d():

@@ -19,7 +19,7 @@ from pluralrm.rewards.reward_model import (
     RewardModelLoadError,
     data_fingerprint,
 )
-from tests.rewards.test_reward_model import NAMESPACE, features
+from tests.conftest import NAMESPACE, features
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pluralrm.rewards.fitting import fit_reward_model
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import sigmoid
 from pluralrm.rewards.reward_model import RewardModel
-from tests.rewards.test_reward_model import NAMESPACE, features
+from tests.conftest import NAMESPACE, features
 
 
 @pytest.mark.parametrize("n", [1, 4, 12])
