@@ -50,7 +50,7 @@ class DecomposeConfig:
     alphas: tuple[float, ...] = _setting((1e-4, 1e-3, 1e-2, 1e-1), "L2 penalties tried on validation.")
     alpha: float = _setting(1e-2, "L2 penalty of the general head when there is no validation split.")
     batch_size: int = _setting(8192, "Rows per accumulation step of the streaming PCA.")
-    seed: int = _setting(0, "Seed of the validation split.")
+    seed: int = _setting(0, "Seed of the validation split (kshot: also of the pool's random heads).")
     choice_k: int = _setting(
         15, "--layers/--adapters: pairs per labelled user when scoring a candidate (how learnable users are)."
     )
