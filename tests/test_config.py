@@ -1,7 +1,7 @@
 """One source of defaults: the CLI's options and the library's keyword defaults read pluralrm.config."""
 
 import inspect
-from dataclasses import fields
+from dataclasses import fields, is_dataclass
 
 import pytest
 import typer
@@ -168,7 +168,37 @@ def test_library_defaults_are_the_configs():
         assert _default(weights_over_heads, name) == getattr(ADAPT, name), name
 
 
+def test_more_library_defaults_are_the_configs():
+    from pluralrm.adapt.choice import choose_features, pool_learnability, run_kshot_choosing
+    from pluralrm.adapt.priors import GaussianPriorAdapter
+    from pluralrm.evaluate.many import curves, responses, rewardbench
+    from pluralrm.rewards.reward_model import RewardModel
+    from pluralrm.select import exports, scoring
+    from pluralrm.serve.app import create_app
+
+    prior = {"taus": "map_taus", "default_taus": "map_default_taus", "mean_signs": "map_signs"}
+    prior |= {"n_sweeps": "map_sweeps", "min_gain": "map_min_gain"}
+    for name, field in prior.items():
+        assert _default(GaussianPriorAdapter, name) == getattr(ADAPT, field), name
+    for function in (curves.mean_row, curves.agreement, curves.best_of_n_curve, responses.length_correlation):
+        assert _default(function, "n_resamples") == ANALYZE.n_resamples, function.__name__
+        assert _default(function, "seed") == ANALYZE.seed, function.__name__
+    assert _default(responses.length_correlation, "n_bins") == ANALYZE.n_bins
+    assert _default(rewardbench.rewardbench_accuracy, "n_resamples") == ANALYZE.n_resamples
+    assert _default(scoring.featurize_ranked, "chunk_prompts") == SELECT.chunk_prompts
+    assert _default(exports.best_vs_random, "seed") == SELECT.seed
+    for function in (pool_learnability, choose_features):
+        assert _default(function, "seed") == DECOMPOSE.seed, function.__name__
+    assert _default(run_kshot_choosing, "random_seed") == DECOMPOSE.seed
+    assert _default(RewardModel.featurizer, "device") == FEATURIZE.device
+    assert _default(create_app, "device") == FEATURIZE.device
+
+
 def test_every_setting_has_help():
-    for config in (FeaturizeConfig, DecomposeConfig, AdaptConfig):
+    import pluralrm.config as config_module
+
+    classes = [c for c in vars(config_module).values() if isinstance(c, type) and is_dataclass(c)]
+    assert {FeaturizeConfig, DecomposeConfig, AdaptConfig, SelectConfig, EngineConfig} <= set(classes)
+    for config in classes:
         for f in fields(config):
             assert f.metadata.get("help"), f"{config.__name__}.{f.name} has no help text"
