@@ -108,11 +108,11 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from transformers import AutoTokenizer
 
-    from pluralrm.backbone.loading import _resolve, detect_kind
+    from pluralrm.backbone.loading import detect_kind, resolve_backbone
     from pluralrm.training.customize.train import _load_model
 
     config = replace(CUSTOMIZE, batch_size=args.batch_size, max_length=args.max_length, learning_rate=2e-5)
-    source, _, revision = _resolve(args.backbone)
+    source, _, revision = resolve_backbone(args.backbone)
     initial, tokenizer = _load_model(source, revision, seed=0)
     tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:

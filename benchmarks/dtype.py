@@ -74,7 +74,7 @@ def main() -> None:
     from featurize import load_texts  # the sibling benchmark's text source (run from benchmarks/)
 
     texts, source = load_texts(featurizers["float32"], args.n_texts)
-    tokens = sum(len(ids) for ids in featurizers["float32"]._tokenize(texts))
+    tokens = sum(len(ids) for ids in featurizers["float32"].tokenize(texts))
     for featurizer in featurizers.values():
         featurizer.encode(texts[:8])  # warm-up
     best = {d: float("inf") for d in DTYPES}

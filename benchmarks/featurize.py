@@ -120,7 +120,7 @@ def main() -> None:
     featurizer = Featurizer(backbone, spec=spec, max_length=args.max_length, batch_size=args.batch_size)
     st_batch = 32  # sentence-transformers' own default
     texts, source = load_texts(featurizer, args.n_texts)
-    lengths = [len(ids) for ids in featurizer._tokenize(texts)]
+    lengths = [len(ids) for ids in featurizer.tokenize(texts)]
     tokens = sum(lengths)
     peak = matmul_peak_gflops()
     flops = forward_flops(backbone, lengths)

@@ -74,9 +74,9 @@ def train_pool_backbone(groups: list[list[dict]], out: Path, args) -> float:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainingArguments, set_seed
 
     from pluralrm.backbone.device import resolve_dtype
-    from pluralrm.backbone.loading import _resolve, detect_kind
+    from pluralrm.backbone.loading import detect_kind, resolve_backbone
 
-    source, _, _ = _resolve(args.backbone)
+    source, _, _ = resolve_backbone(args.backbone)
     set_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=len(groups))

@@ -89,7 +89,7 @@ def measure(backbone: Backbone, n: int, args, rng) -> dict:
         "shared": Featurizer(backbone, share_prompts=True, **kwargs),
     }
     plain = featurizers["plain"]
-    ids = plain._tokenize([plain.format(p, r) for p, r in zip(prompts, responses, strict=True)])
+    ids = plain.tokenize([plain.format(p, r) for p, r in zip(prompts, responses, strict=True)])
     head = LinearRewardHead.from_coef(np.random.default_rng(args.seed).standard_normal(backbone.hidden_size))
     model = RewardModel(namespace=plain.namespace(plain.spec), backbone_name=backbone.name, general=head)
     best = {name: float("inf") for name in featurizers}

@@ -81,7 +81,7 @@ def main() -> None:
     n_texts = len({(str(p["prompt"]), p[s]) for p in pairs for s in ("chosen", "rejected")})
     n_tokens = sum(
         len(ids)
-        for ids in featurizer._tokenize(
+        for ids in featurizer.tokenize(
             [featurizer.format(p["prompt"], p[s]) for p in pairs for s in ("chosen", "rejected")]
         )
     )

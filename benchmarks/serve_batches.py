@@ -52,7 +52,7 @@ def main() -> None:
         return [featurizer.format(p, r) for p, r in fresh_texts(args.n_texts, next(seed) * 10**7)]
 
     featurizer.encode(texts()[:16])  # warm up
-    lengths = [len(ids) for ids in featurizer._tokenize(texts())]
+    lengths = [len(ids) for ids in featurizer.tokenize(texts())]
     print(
         f"{args.backbone}: {args.n_texts} texts, tokens min/mean/max {min(lengths)}/"
         f"{sum(lengths) / len(lengths):.0f}/{max(lengths)}, chunks of {args.chunk}"

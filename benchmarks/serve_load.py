@@ -75,7 +75,7 @@ def offline_texts_per_second(model_dir: Path, n: int) -> tuple[float, float]:
     featurizer = RewardModel.from_pretrained(model_dir).featurizer(device="cpu")
     featurizer.encode([featurizer.format(p, r) for p, r in fresh_texts(16, 10**7)])  # warm up
     texts = [featurizer.format(p, r) for p, r in fresh_texts(n, 2 * 10**7)]
-    tokens = sum(len(ids) for ids in featurizer._tokenize(texts))
+    tokens = sum(len(ids) for ids in featurizer.tokenize(texts))
     start = time.perf_counter()
     featurizer.encode(texts)
     seconds = time.perf_counter() - start

@@ -1,15 +1,17 @@
 """Every stage's defaults, stated once: small frozen dataclasses read by the library, the CLI and the demo.
 
-Each field carries its help text in ``metadata["help"]``; the CLI builds its options' defaults and help
-from these (:func:`default_of`, :func:`help_of`), and ``tests/test_config.py`` fails if a Typer option and
-its field ever disagree. Change a default here and it changes everywhere.
+Each field carries its help text in ``metadata["help"]``; the CLI derives its options from the fields (flag,
+type, default and help: :func:`pluralrm.cli.options.config_options`), library functions take their keyword
+defaults from the instances below, and ``tests/test_config.py`` fails if a Typer option or a library
+default and its field ever disagree. Change a default here and it changes everywhere; add a field and a
+verb that exposes its config gets the option.
 
 No torch, no numpy: importing this module is free.
 """
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 
@@ -50,7 +52,7 @@ class DecomposeConfig:
     alphas: tuple[float, ...] = _setting((1e-4, 1e-3, 1e-2, 1e-1), "L2 penalties tried on validation.")
     alpha: float = _setting(1e-2, "L2 penalty of the general head when there is no validation split.")
     batch_size: int = _setting(8192, "Rows per accumulation step of the streaming PCA.")
-    seed: int = _setting(0, "Seed of the validation split.")
+    seed: int = _setting(0, "Seed of the validation split (kshot: also of the pool's random heads).")
     choice_k: int = _setting(
         15, "--layers/--adapters: pairs per labelled user when scoring a candidate (how learnable users are)."
     )
@@ -331,16 +333,6 @@ COLLECT = CollectConfig()
 DEMO_DECOMPOSE = replace(DECOMPOSE, n_components=16)
 
 
-def default_of(config: type, name: str) -> Any:
-    """The default of field ``name`` of a config class."""
-    for f in fields(config):
-        if f.name == name:
-            if f.default is MISSING:
-                raise KeyError(f"{config.__name__}.{name} has no default")
-            return f.default
-    raise KeyError(f"{config.__name__} has no field {name!r}")
-
-
 def help_of(config: type, name: str) -> str:
     """The help text of field ``name`` of a config class."""
     for f in fields(config):
@@ -360,6 +352,7 @@ __all__ = [
     "FEATURIZE",
     "FINETUNE",
     "GENERATE",
+    "LABEL",
     "SELECT",
     "SERVE",
     "AdaptConfig",
@@ -371,9 +364,9 @@ __all__ = [
     "FeaturizeConfig",
     "FinetuneConfig",
     "GenerateConfig",
+    "LabelConfig",
     "SelectConfig",
     "ServeConfig",
-    "default_of",
     "help_of",
     "replace",
 ]

@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from pluralrm.backbone import BackboneNotFoundError, load_backbone
+from pluralrm.backbone import BackboneNotFoundError, build_featurizer, load_backbone, resolve_backbone
 from pluralrm.backbone.feature_cache import FeatureCache, NamespaceCache, text_key
 from pluralrm.backbone.fingerprint import fingerprint_directory
 
@@ -14,6 +14,26 @@ def test_unknown_names_and_missing_directories_are_clear_errors(tmp_path):
         load_backbone(str(tmp_path / "missing"))
     with pytest.raises(BackboneNotFoundError, match=r"no config\.json"):
         load_backbone(str(tmp_path))
+
+
+def test_resolve_backbone_reads_a_directory_or_a_hub_id_without_loading(tiny_model_dirs, tmp_path):
+    directory = tiny_model_dirs["gpt2"]
+    assert resolve_backbone(str(directory)) == (directory, "dir:" + fingerprint_directory(directory), None)
+    assert resolve_backbone("owner/name@v2") == ("owner/name", "", "v2")  # fingerprinted once fetched
+    assert resolve_backbone("owner/name") == ("owner/name", "", None)
+    with pytest.raises(BackboneNotFoundError, match="a/b/c: no such directory"):
+        resolve_backbone("a/b/c")
+
+
+def test_tokenize_is_what_the_forward_pass_sees(tiny_model_dirs):
+    from pluralrm.config import FEATURIZE, replace
+
+    config = replace(FEATURIZE, backbone=str(tiny_model_dirs["gpt2"]), device="cpu", max_length=6)
+    featurizer = build_featurizer(config)
+    ids = featurizer.tokenize(["a b c d e f g h i j", "a"])
+    tokenizer = featurizer.backbone.tokenizer
+    assert [len(row) for row in ids] == [6, len(tokenizer("a")["input_ids"])]
+    assert ids[0] == tokenizer("a b c d e f g h i j")["input_ids"][-6:]  # long texts lose their start
 
 
 def test_hub_id_offline_without_cache_explains_itself(monkeypatch):

@@ -100,7 +100,7 @@ def test_left_truncation(backbones, kind, caplog):
     prompts, responses = conversations()
     probe = Featurizer(backbone, share_prompts=False)
     texts = [probe.format(p, r) for p, r in zip(prompts, responses, strict=True)]
-    lengths = [len(ids) for ids in probe._tokenize(texts)]
+    lengths = [len(ids) for ids in probe.tokenize(texts)]
     max_length = sorted(lengths)[len(lengths) // 2]  # about half the texts lose their start
     spec = FeatureSpec("mean", -1)
     plain = Featurizer(backbone, spec=spec, max_length=max_length, share_prompts=False)

@@ -39,7 +39,7 @@ def pool_learnability(
     *,
     k: int = DECOMPOSE.choice_k,
     n_draws: int = DECOMPOSE.choice_draws,
-    seed: int = 0,
+    seed: int = DECOMPOSE.seed,
     alpha: float = ADAPT.bt_alpha,
 ) -> dict[str, float]:
     """Per labelled pool user: mean accuracy of a BT head fitted on ``k`` of their pairs, on their others.
@@ -70,7 +70,7 @@ def choose_features(
     *,
     k: int = DECOMPOSE.choice_k,
     n_draws: int = DECOMPOSE.choice_draws,
-    seed: int = 0,
+    seed: int = DECOMPOSE.seed,
     alpha: float = ADAPT.bt_alpha,
 ) -> PoolChoice:
     """The candidate whose pool users are learned best from ``k`` pairs (ties: the first listed).
@@ -104,7 +104,7 @@ def run_kshot_choosing(
     choice_k: int = DECOMPOSE.choice_k,
     choice_draws: int = DECOMPOSE.choice_draws,
     user_bt_alpha: float = ADAPT.bt_alpha,
-    random_seed: int = 0,
+    random_seed: int = DECOMPOSE.seed,
     **kshot_options,
 ) -> tuple[list[dict], dict[str, PoolChoice]]:
     """Leave-one-user-out k-shot rows with each target's feature space chosen on their seen pool.

@@ -28,12 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pluralrm.config import ADAPT
 from pluralrm.rewards.math import bradley_terry_loss, pair_correctness, sigmoid
 from pluralrm.validation import check_is_fitted, check_matrix
-
-# Strength grids (prior variance per component, trace-1 units of the pool's pair differences).
-DEFAULT_TAUS = (0.0, 1.0, 10.0, 100.0, 1000.0)
-DEFAULT_MEAN_SIGNS = (1.0, 0.0, -1.0)
 
 
 @dataclass(frozen=True)
@@ -113,8 +110,8 @@ class GaussianPriorAdapter:
     prior : GaussianPrior
     taus : tuple of float
         Grid of each component's strength (prior variance, trace-1 units).
-    default_taus : tuple of float, optional
-        Starting strengths, one per component including the ridge (default: 10 each).
+    default_taus : tuple of float
+        Starting strengths, one per component including the ridge.
     mean_signs : tuple of float
         Grid of the prior mean's multiplier ``s`` (the first is the default).
     n_sweeps : int
@@ -147,11 +144,11 @@ class GaussianPriorAdapter:
         self,
         *,
         prior: GaussianPrior,
-        taus: tuple[float, ...] = DEFAULT_TAUS,
-        default_taus: tuple[float, ...] | None = None,
-        mean_signs: tuple[float, ...] = DEFAULT_MEAN_SIGNS,
-        n_sweeps: int = 2,
-        min_gain: float = 1.0,
+        taus: tuple[float, ...] = ADAPT.map_taus,
+        default_taus: tuple[float, ...] = ADAPT.map_default_taus,
+        mean_signs: tuple[float, ...] = ADAPT.map_signs,
+        n_sweeps: int = ADAPT.map_sweeps,
+        min_gain: float = ADAPT.map_min_gain,
     ) -> None:
         self.prior = prior
         self.taus = taus
@@ -172,7 +169,7 @@ class GaussianPriorAdapter:
         grams = [P @ P.T for P in projected] + [Z @ Z.T / d]
         offsets = Z @ mean_z
         n_comp = len(grams)
-        taus = list(self.default_taus or (10.0,) * n_comp)
+        taus = list(self.default_taus)
         if len(taus) != n_comp:
             names = ", ".join(prior.names)
             raise ValueError(f"default_taus needs {n_comp} strengths ({names}), got {len(taus)}")

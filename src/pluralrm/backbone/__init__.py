@@ -9,6 +9,7 @@ from pluralrm.backbone.loading import (
     Backbone,
     BackboneNotFoundError,
     load_backbone,
+    resolve_backbone,
 )
 from pluralrm.backbone.pairs import featurize_pairs
 from pluralrm.backbone.spec import FeatureSpec, default_spec
@@ -25,6 +26,7 @@ __all__ = [
     "featurize_pairs",
     "load_backbone",
     "pool_hidden",
+    "resolve_backbone",
     "resolve_device",
     "resolve_dtype",
 ]

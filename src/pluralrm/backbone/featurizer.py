@@ -212,7 +212,9 @@ class Featurizer:
             "dtype": self.backbone.dtype,
         }
 
-    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        """Token ids of each formatted text, exactly as the forward pass sees them (chat template or
+        special tokens, left-truncated to ``max_length``): benchmarks count tokens and lengths with it."""
         tokenizer = self.backbone.tokenizer
         templated = uses_chat_template(tokenizer, self.backbone.kind)
         return tokenize_left_truncated(tokenizer, texts, self.max_length, add_special_tokens=not templated)
@@ -259,7 +261,7 @@ class Featurizer:
     ) -> dict[FeatureSpec, np.ndarray]:
         if not texts:
             return {spec: np.zeros((0, self.dim), np.float32) for spec in specs}
-        ids = self._tokenize(texts)
+        ids = self.tokenize(texts)
         lengths = [len(x) for x in ids]
         results = {spec: np.zeros((len(texts), self.dim), np.float32) for spec in specs}
         pending: list[int] = []

@@ -187,8 +187,14 @@ def detect_kind(config: Any) -> BackboneKind:
     return "encoder"
 
 
-def _resolve(name_or_path: str) -> tuple[Path | str, str, str | None]:
-    """(what to pass to from_pretrained, fingerprint or '' to compute, revision)."""
+def resolve_backbone(name_or_path: str) -> tuple[Path | str, str, str | None]:
+    """Where a backbone name points: ``(source for from_pretrained, fingerprint, revision)``.
+
+    One reading of a backbone name for everything that loads weights (featurizers, policy and reward-model
+    fine-tuning, local generation), so 'smollm2', a directory and a hub id mean the same everywhere.
+    ``fingerprint`` is ``''`` for a hub id (known only once ``from_pretrained`` has fetched it);
+    :class:`BackboneNotFoundError` names what was wrong with anything else.
+    """
     if name_or_path == "smollm2":
         directory, fingerprint = smollm2_directory()
         return directory, fingerprint, None
@@ -280,7 +286,7 @@ def load_backbone(
 
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
-    source, fingerprint, revision = _resolve(name_or_path)
+    source, fingerprint, revision = resolve_backbone(name_or_path)
     try:
         config = AutoConfig.from_pretrained(source, revision=revision)
         tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)

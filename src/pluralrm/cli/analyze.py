@@ -3,7 +3,6 @@ RewardBench)."""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +13,7 @@ from rich.table import Table
 
 from pluralrm.cli.common import (
     CacheOption,
-    DeviceOption,
     app,
-    config_option,
     console,
     fail,
     feature_cache,
@@ -24,23 +21,15 @@ from pluralrm.cli.common import (
     setup_logging,
     timed,
 )
-from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig
+from pluralrm.cli.options import config_options
+from pluralrm.config import ANALYZE, FEATURIZE, AnalyzeConfig, FeaturizeConfig
 from pluralrm.data import DataValidationError, load_ranked
 from pluralrm.evaluate.many.report import JUDGED, OWN, analyze_ranked
 
-_option = partial(config_option, AnalyzeConfig)
 
-
-def _parse_ns(text: str | None) -> tuple[int, ...] | None:
-    if text is None:
-        return ANALYZE.ns
-    try:
-        ns = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise fail(f"--ns must be comma-separated whole numbers, got {text!r}") from None
-    if not ns or min(ns) < 1:
-        raise fail(f"--ns must list sizes of at least 1, got {text!r}")
-    return ns
+def _check_ns(ns: tuple[int, ...] | None) -> None:
+    if ns is not None and (not ns or min(ns) < 1):
+        raise fail(f"--ns must list sizes of at least 1, got {','.join(map(str, ns))!r}")
 
 
 def _load(path: str, option: str) -> list[dict]:
@@ -53,9 +42,12 @@ def _load(path: str, option: str) -> list[dict]:
 
 
 @app.command()
+@config_options(ANALYZE, flags={"n_bins": "--bins", "n_resamples": "--resamples"})
+@config_options(FEATURIZE, "device", into="featurize")
 def analyze(
     wide: Annotated[str, typer.Argument(help="A rewarded file: prompt, response_1..N, reward_1..N.")],
     out: Annotated[Path, typer.Option(help="Directory for the CSVs, PNGs and summary.json.")],
+    *,
     against: Annotated[
         str | None,
         typer.Option(
@@ -65,11 +57,8 @@ def analyze(
     model: Annotated[
         Path | None, typer.Option(help="A reward model directory: scores the RewardBench pairs WIDE carries.")
     ] = None,
-    ns: Annotated[str | None, _option("ns")] = None,
-    n_bins: Annotated[int, _option("n_bins", "--bins")] = ANALYZE.n_bins,
-    n_resamples: Annotated[int, _option("n_resamples", "--resamples")] = ANALYZE.n_resamples,
-    seed: Annotated[int, _option("seed")] = ANALYZE.seed,
-    device: DeviceOption = FEATURIZE.device,
+    config: AnalyzeConfig,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log what was skipped and why.")] = False,
 ) -> None:
@@ -80,7 +69,7 @@ def analyze(
     --out out/analysis
     """
     setup_logging(verbose)
-    config = AnalyzeConfig(ns=_parse_ns(ns), n_bins=n_bins, n_resamples=n_resamples, seed=seed)
+    _check_ns(config.ns)
     records = _load(wide, "WIDE")
     other = None if against is None else _load(against, "--against")
     score_fn = None
@@ -89,7 +78,7 @@ def analyze(
 
         def score_fn(items):
             # The backbone loads only if the file has RewardBench pairs to score.
-            reward_model.featurizer(device=device, cache=feature_cache(cache))
+            reward_model.featurizer(device=featurize.device, cache=feature_cache(cache))
             return reward_model.rewards(items)
 
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -10,25 +9,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pluralrm.cli.common import (
-    BackboneOption,
-    DeviceOption,
-    app,
-    config_option,
-    console,
-    fail,
-    load_model,
-    setup_logging,
-    timed,
-)
-from pluralrm.config import COLLECT, FEATURIZE, GENERATE, CollectConfig, replace
+from pluralrm.cli.common import app, console, fail, load_model, setup_logging, timed
+from pluralrm.cli.options import config_options
+from pluralrm.config import COLLECT, FEATURIZE, GENERATE, CollectConfig, FeaturizeConfig, replace
 
 collect_app = typer.Typer(
     help="Collect preference data: prompts → responses → filtering, each stage a dataset with provenance.",
     no_args_is_help=True,
 )
 app.add_typer(collect_app, name="collect")
-collect_option = partial(config_option, CollectConfig)
 
 ProjectArgument = Annotated[
     Path, typer.Argument(help="The collection project directory (created if absent).")
@@ -44,7 +33,6 @@ ForceOption = Annotated[
     bool, typer.Option(help="Re-run the stage even if its inputs and settings are unchanged.")
 ]
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")]
-SeedOption = Annotated[int, collect_option("seed")]
 
 
 def _show(project: Path, stage: str) -> None:
@@ -88,18 +76,7 @@ def _errors() -> tuple[type[BaseException], ...]:
 
 
 def _prompts(
-    project,
-    sources,
-    backbone,
-    device,
-    embed,
-    expand,
-    expand_model,
-    limit,
-    skip_invalid,
-    config,
-    force,
-    rewarded=None,
+    project, sources, featurize, embed, expand_model, limit, skip_invalid, config, force, rewarded=None
 ):
     from pluralrm.collect.pipeline import run_prompts
 
@@ -107,8 +84,8 @@ def _prompts(
     if embed:
         from pluralrm.backbone.build import build_featurizer
 
-        featurizer = build_featurizer(replace(FEATURIZE, backbone=backbone, device=device))
-    if expand:
+        featurizer = build_featurizer(featurize)
+    if config.expand:
         from pluralrm.generate.run import make_generator
 
         generator = make_generator(replace(GENERATE, model=expand_model))
@@ -126,30 +103,28 @@ def _prompts(
 
 
 @collect_app.command("prompts")
+@config_options(
+    COLLECT, "dedup_threshold", "max_prompts", "n_clusters", "expand", "keep_by_reward", "reward_rule", "seed"
+)
+@config_options(FEATURIZE, "backbone", "device", into="featurize")
 def prompts(
     project: ProjectArgument,
     sources: SourcesArgument,
-    backbone: BackboneOption = FEATURIZE.backbone,
-    device: DeviceOption = FEATURIZE.device,
+    *,
+    featurize: FeaturizeConfig,
     embed: Annotated[
         bool, typer.Option(help="Embed prompts to drop near-duplicates and cover clusters.")
     ] = True,
-    dedup_threshold: Annotated[float, collect_option("dedup_threshold")] = COLLECT.dedup_threshold,
-    max_prompts: Annotated[int | None, collect_option("max_prompts")] = COLLECT.max_prompts,
-    n_clusters: Annotated[int, collect_option("n_clusters")] = COLLECT.n_clusters,
-    expand: Annotated[int, collect_option("expand")] = COLLECT.expand,
+    config: CollectConfig,
     expand_model: Annotated[str, typer.Option(help="The local LM that writes new prompts.")] = GENERATE.model,
     rewarded: Annotated[
         Path | None,
         typer.Option(help="The current reward's scores of sampled responses (`pluralrm rank` output)."),
     ] = None,
-    keep_by_reward: Annotated[int | None, collect_option("keep_by_reward")] = COLLECT.keep_by_reward,
-    reward_rule: Annotated[str, collect_option("reward_rule")] = COLLECT.reward_rule,
     limit: Annotated[int | None, typer.Option(help="At most this many prompts from each source.")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip invalid prompt records instead of failing.")
     ] = False,
-    seed: SeedOption = COLLECT.seed,
     force: ForceOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -159,48 +134,27 @@ def prompts(
     --max-prompts 50
     """
     setup_logging(verbose)
-    config = replace(
-        COLLECT,
-        dedup_threshold=dedup_threshold,
-        max_prompts=max_prompts,
-        n_clusters=n_clusters,
-        expand=expand,
-        keep_by_reward=keep_by_reward,
-        reward_rule=reward_rule,
-        seed=seed,
-    )
     try:
         with timed("prompts"):
             _prompts(
-                project,
-                sources,
-                backbone,
-                device,
-                embed,
-                expand,
-                expand_model,
-                limit,
-                skip_invalid,
-                config,
-                force,
-                rewarded,
+                project, sources, featurize, embed, expand_model, limit, skip_invalid, config, force, rewarded
             )
     except _errors() as error:
         raise fail(str(error)) from None
     _show(project, "prompts")
 
 
-def _settings(models, temperatures, system_prompts, endpoint, n, max_new_tokens, seed):
+def _settings(models, temperatures, system_prompts, endpoint, config: CollectConfig):
     from pluralrm.collect.responses_stage import settings_grid
 
     return settings_grid(
         models or [GENERATE.model],
-        temperatures=temperatures or COLLECT.temperatures,
+        temperatures=temperatures or config.temperatures,
         system_prompts=system_prompts or [None],
         endpoint=endpoint,
-        n=n,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
+        n=config.n,
+        max_new_tokens=config.max_new_tokens,
+        seed=config.seed,
     )
 
 
@@ -225,16 +179,16 @@ FromWideOption = Annotated[
 
 
 @collect_app.command("responses")
+@config_options(COLLECT, "n", "max_new_tokens", "seed")
 def responses(
     project: ProjectArgument,
+    *,
     model: ModelsOption = None,
     temperature: TemperatureOption = None,
     system_prompt: SystemOption = None,
     endpoint: EndpointOption = None,
-    n: Annotated[int, collect_option("n")] = COLLECT.n,
-    max_new_tokens: Annotated[int, collect_option("max_new_tokens")] = COLLECT.max_new_tokens,
+    config: CollectConfig,
     from_wide: FromWideOption = None,
-    seed: SeedOption = COLLECT.seed,
     force: ForceOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -251,7 +205,7 @@ def responses(
             settings = (
                 []
                 if from_wide and not model
-                else _settings(model, temperature, system_prompt, endpoint, n, max_new_tokens, seed)
+                else _settings(model, temperature, system_prompt, endpoint, config)
             )
             run_responses(project, settings, from_wide=from_wide or [], force=force)
     except _errors() as error:
@@ -278,28 +232,33 @@ JudgeOption = Annotated[
 
 
 @collect_app.command("filter")
+@config_options(
+    COLLECT,
+    "min_chars",
+    "ngram",
+    "max_repeated",
+    "min_stopwords",
+    "near_identical",
+    "pairs_per_prompt",
+    "ai_fraction",
+    "ai_margin",
+    "label_budget",
+    "seed",
+)
 def filter_(
     project: ProjectArgument,
+    *,
     judge: JudgeOption = None,
     head: Annotated[str | None, typer.Option(help="The judge's head ('general' or 'pcJ').")] = None,
     lm_judge_url: Annotated[
         str | None, typer.Option(help="OpenAI-compatible server of an LM that must agree with the reward.")
     ] = None,
     lm_judge_model: Annotated[str, typer.Option(help="The LM judge's served model name.")] = GENERATE.model,
-    min_chars: Annotated[int, collect_option("min_chars")] = COLLECT.min_chars,
-    ngram: Annotated[int, collect_option("ngram")] = COLLECT.ngram,
-    max_repeated: Annotated[float, collect_option("max_repeated")] = COLLECT.max_repeated,
-    min_stopwords: Annotated[float, collect_option("min_stopwords")] = COLLECT.min_stopwords,
+    config: CollectConfig,
     skip_rule: Annotated[
         list[str] | None,
         typer.Option("--skip-rule", help="A response rule not to apply (e.g. refusal); repeatable."),
     ] = None,
-    near_identical: Annotated[float, collect_option("near_identical")] = COLLECT.near_identical,
-    pairs_per_prompt: Annotated[int, collect_option("pairs_per_prompt")] = COLLECT.pairs_per_prompt,
-    ai_fraction: Annotated[float, collect_option("ai_fraction")] = COLLECT.ai_fraction,
-    ai_margin: Annotated[float | None, collect_option("ai_margin")] = COLLECT.ai_margin,
-    label_budget: Annotated[int | None, collect_option("label_budget")] = COLLECT.label_budget,
-    seed: SeedOption = COLLECT.seed,
     force: ForceOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -309,20 +268,8 @@ def filter_(
     Example: pluralrm collect filter proj --judge models/helpful-minilm --ai-fraction 0.5 --label-budget 200
     """
     setup_logging(verbose)
-    config = replace(
-        COLLECT,
-        min_chars=min_chars,
-        ngram=ngram,
-        max_repeated=max_repeated,
-        min_stopwords=min_stopwords,
-        near_identical=near_identical,
-        skip_rules=tuple(skip_rule or COLLECT.skip_rules),
-        pairs_per_prompt=pairs_per_prompt,
-        ai_fraction=ai_fraction,
-        ai_margin=ai_margin,
-        label_budget=label_budget,
-        seed=seed,
-    )
+    if skip_rule:
+        config = replace(config, skip_rules=tuple(skip_rule))
     try:
         with timed("filter"):
             _filter(project, judge, head, lm_judge_url, lm_judge_model, config, force)
@@ -332,12 +279,14 @@ def filter_(
 
 
 @collect_app.command("all")
+@config_options(COLLECT, "max_prompts", "n", "max_new_tokens", "ai_fraction", "label_budget", "seed")
+@config_options(FEATURIZE, "backbone", "device", into="featurize")
 def all_stages(
     project: ProjectArgument,
     sources: SourcesArgument,
-    backbone: BackboneOption = FEATURIZE.backbone,
-    device: DeviceOption = FEATURIZE.device,
-    max_prompts: Annotated[int | None, collect_option("max_prompts")] = COLLECT.max_prompts,
+    *,
+    featurize: FeaturizeConfig,
+    config: CollectConfig,
     limit: Annotated[int | None, typer.Option(help="At most this many prompts from each source.")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip invalid prompt records instead of failing.")
@@ -345,13 +294,8 @@ def all_stages(
     model: ModelsOption = None,
     temperature: TemperatureOption = None,
     endpoint: EndpointOption = None,
-    n: Annotated[int, collect_option("n")] = COLLECT.n,
-    max_new_tokens: Annotated[int, collect_option("max_new_tokens")] = COLLECT.max_new_tokens,
     from_wide: FromWideOption = None,
     judge: JudgeOption = None,
-    ai_fraction: Annotated[float, collect_option("ai_fraction")] = COLLECT.ai_fraction,
-    label_budget: Annotated[int | None, collect_option("label_budget")] = COLLECT.label_budget,
-    seed: SeedOption = COLLECT.seed,
     force: ForceOption = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -362,34 +306,12 @@ def all_stages(
     from pluralrm.collect.pipeline import run_responses
 
     setup_logging(verbose)
-    config = replace(
-        COLLECT,
-        max_prompts=max_prompts,
-        n=n,
-        max_new_tokens=max_new_tokens,
-        ai_fraction=ai_fraction,
-        label_budget=label_budget,
-        seed=seed,
-    )
     try:
         with timed("collect"):
-            _prompts(
-                project,
-                sources,
-                backbone,
-                device,
-                True,
-                0,
-                GENERATE.model,
-                limit,
-                skip_invalid,
-                config,
-                force,
-            )
+            # no self-instruct expansion here (config.expand keeps COLLECT's default, 0)
+            _prompts(project, sources, featurize, True, GENERATE.model, limit, skip_invalid, config, force)
             settings = (
-                []
-                if from_wide and not model
-                else _settings(model, temperature, None, endpoint, n, max_new_tokens, seed)
+                [] if from_wide and not model else _settings(model, temperature, None, endpoint, config)
             )
             run_responses(project, settings, from_wide=from_wide or [], force=force)
             _filter(project, judge, None, None, GENERATE.model, config, force)

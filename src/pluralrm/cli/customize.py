@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from pluralrm.cli.common import SkipInvalidOption, app, config_option, console, fail, setup_logging, timed
+from pluralrm.cli.common import SkipInvalidOption, app, console, fail, setup_logging, timed
+from pluralrm.cli.options import config_options
 from pluralrm.config import CUSTOMIZE, CustomizeConfig
-
-customize_option = partial(config_option, CustomizeConfig)
 
 
 def _pairs(path: str, format: str, skip_invalid: bool, subset: str | None) -> tuple[list[dict], str]:
@@ -29,6 +27,7 @@ def _pairs(path: str, format: str, skip_invalid: bool, subset: str | None) -> tu
 
 
 @app.command()
+@config_options(CUSTOMIZE)
 def customize(
     data: Annotated[str, typer.Argument(help="Training pairs (.json/.jsonl/.parquet, .gz ok) or a hub id.")],
     base: Annotated[
@@ -39,6 +38,7 @@ def customize(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Reward model directory to write (replaced whole when done).")],
+    *,
     subset: Annotated[
         str | None, typer.Option(help="Train only on pairs of this subset (a DSP domain user: 'academy').")
     ] = None,
@@ -49,32 +49,7 @@ def customize(
     stage: Annotated[str, typer.Option(help="Label recorded in the model's metadata.")] = "",
     format: Annotated[str, typer.Option(help="Input format, or 'auto' to detect.")] = "auto",
     skip_invalid: SkipInvalidOption = False,
-    epochs: Annotated[int, customize_option("epochs")] = CUSTOMIZE.epochs,
-    learning_rate: Annotated[float, customize_option("learning_rate")] = CUSTOMIZE.learning_rate,
-    batch_size: Annotated[int, customize_option("batch_size")] = CUSTOMIZE.batch_size,
-    gradient_accumulation: Annotated[int, customize_option("gradient_accumulation")] = (
-        CUSTOMIZE.gradient_accumulation
-    ),
-    max_length: Annotated[int, customize_option("max_length")] = CUSTOMIZE.max_length,
-    imitation: Annotated[float, customize_option("imitation")] = CUSTOMIZE.imitation,
-    enrichment: Annotated[float, customize_option("enrichment")] = CUSTOMIZE.enrichment,
-    head_init: Annotated[str, customize_option("head_init")] = CUSTOMIZE.head_init,
-    lora: Annotated[bool, customize_option("lora")] = CUSTOMIZE.lora,
-    lora_r: Annotated[int, customize_option("lora_r")] = CUSTOMIZE.lora_r,
-    lora_alpha: Annotated[int, customize_option("lora_alpha")] = CUSTOMIZE.lora_alpha,
-    lora_dropout: Annotated[float, customize_option("lora_dropout")] = CUSTOMIZE.lora_dropout,
-    validation_fraction: Annotated[float, customize_option("validation_fraction")] = (
-        CUSTOMIZE.validation_fraction
-    ),
-    eval_steps: Annotated[int, customize_option("eval_steps")] = CUSTOMIZE.eval_steps,
-    save_steps: Annotated[int, customize_option("save_steps")] = CUSTOMIZE.save_steps,
-    gradient_checkpointing: Annotated[bool, customize_option("gradient_checkpointing")] = (
-        CUSTOMIZE.gradient_checkpointing
-    ),
-    group_by_length: Annotated[bool, customize_option("group_by_length")] = CUSTOMIZE.group_by_length,
-    seed: Annotated[int, customize_option("seed")] = CUSTOMIZE.seed,
-    device: Annotated[str, customize_option("device")] = CUSTOMIZE.device,
-    dtype: Annotated[str, customize_option("dtype")] = CUSTOMIZE.dtype,
+    config: CustomizeConfig,
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar with loss and validation accuracy.")
     ] = True,
@@ -100,28 +75,6 @@ def customize(
     from pluralrm.training.runs import NonFiniteLossError
 
     setup_logging(verbose)
-    config = CustomizeConfig(
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        gradient_accumulation=gradient_accumulation,
-        max_length=max_length,
-        imitation=imitation,
-        enrichment=enrichment,
-        head_init=head_init,
-        lora=lora,
-        lora_r=lora_r,
-        lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout,
-        validation_fraction=validation_fraction,
-        eval_steps=eval_steps,
-        save_steps=save_steps,
-        gradient_checkpointing=gradient_checkpointing,
-        group_by_length=group_by_length,
-        seed=seed,
-        device=device,
-        dtype=dtype,
-    )
     bar = RichTrainingProgress(console, description=stage or "customize") if progress else None
     try:
         pairs, summary = _pairs(data, format, skip_invalid, subset)

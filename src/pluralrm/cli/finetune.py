@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from pluralrm.cli.common import app, config_option, console, fail, setup_logging, timed
+from pluralrm.cli.common import app, console, fail, setup_logging, timed
+from pluralrm.cli.options import config_options
 from pluralrm.config import FINETUNE, FinetuneConfig
-
-finetune_option = partial(config_option, FinetuneConfig)
 
 
 @app.command()
+@config_options(FINETUNE)
 def sft(
     data: Annotated[
         Path,
@@ -26,19 +25,8 @@ def sft(
         str, typer.Option(help="Policy to fine-tune: 'smollm2', a causal-LM directory or a hub id.")
     ],
     out: Annotated[Path, typer.Option(help="Run directory: adapter/, merged/ and pluralrm_sft.json.")],
-    epochs: Annotated[int, finetune_option("epochs")] = FINETUNE.epochs,
-    learning_rate: Annotated[float, finetune_option("learning_rate")] = FINETUNE.learning_rate,
-    batch_size: Annotated[int, finetune_option("batch_size")] = FINETUNE.batch_size,
-    gradient_accumulation: Annotated[int, finetune_option("gradient_accumulation")] = (
-        FINETUNE.gradient_accumulation
-    ),
-    max_length: Annotated[int, finetune_option("max_length")] = FINETUNE.max_length,
-    lora_r: Annotated[int, finetune_option("lora_r")] = FINETUNE.lora_r,
-    lora_alpha: Annotated[int, finetune_option("lora_alpha")] = FINETUNE.lora_alpha,
-    lora_dropout: Annotated[float, finetune_option("lora_dropout")] = FINETUNE.lora_dropout,
-    seed: Annotated[int, finetune_option("seed")] = FINETUNE.seed,
-    device: Annotated[str, finetune_option("device")] = FINETUNE.device,
-    save_steps: Annotated[int, finetune_option("save_steps")] = FINETUNE.save_steps,
+    *,
+    config: FinetuneConfig,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log loading details.")] = False,
 ) -> None:
     """LoRA-fine-tune a policy on best-of-N answers; write the adapter and a merged model to sample from.
@@ -56,19 +44,6 @@ def sft(
     setup_logging(verbose)
     # The loss of every step is this verb's progress report, so it shows without --verbose.
     logging.getLogger("pluralrm.training.policy").setLevel(logging.INFO)
-    config = FinetuneConfig(
-        epochs=epochs,
-        learning_rate=learning_rate,
-        batch_size=batch_size,
-        gradient_accumulation=gradient_accumulation,
-        max_length=max_length,
-        lora_r=lora_r,
-        lora_alpha=lora_alpha,
-        lora_dropout=lora_dropout,
-        seed=seed,
-        device=device,
-        save_steps=save_steps,
-    )
     try:
         with timed("sft"):
             result = finetune_sft(data, model=model, out_dir=out, config=config)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
-from pluralrm.cli.common import app, config_option, console, fail, setup_logging
+from pluralrm.cli.common import app, console, fail, setup_logging
+from pluralrm.cli.options import config_options
 from pluralrm.config import GENERATE, GenerateConfig
-
-generate_option = partial(config_option, GenerateConfig)
 
 
 class _Bar:
@@ -40,6 +38,7 @@ class _Bar:
 
 
 @app.command()
+@config_options(GENERATE)
 def generate(
     prompts: Annotated[
         str,
@@ -51,27 +50,14 @@ def generate(
     out: Annotated[
         Path, typer.Option(help="Wide JSONL output (resumed if it exists); manifest OUT.meta.json.")
     ],
-    n: Annotated[int, generate_option("n")] = GENERATE.n,
-    model: Annotated[str, generate_option("model")] = GENERATE.model,
+    *,
+    config: GenerateConfig,
     endpoint: Annotated[
         str | None,
         typer.Option(
             help="Base URL of an OpenAI-compatible server (vLLM, TGI, llama.cpp) instead of a local LM."
         ),
     ] = None,
-    temperature: Annotated[float, generate_option("temperature")] = GENERATE.temperature,
-    top_p: Annotated[float, generate_option("top_p")] = GENERATE.top_p,
-    max_new_tokens: Annotated[int, generate_option("max_new_tokens")] = GENERATE.max_new_tokens,
-    seed: Annotated[int, generate_option("seed")] = GENERATE.seed,
-    system_prompt: Annotated[str | None, generate_option("system_prompt")] = GENERATE.system_prompt,
-    batch_size: Annotated[int, generate_option("batch_size")] = GENERATE.batch_size,
-    device: Annotated[str, generate_option("device")] = GENERATE.device,
-    dtype: Annotated[str, generate_option("dtype")] = GENERATE.dtype,
-    concurrency: Annotated[int, generate_option("concurrency")] = GENERATE.concurrency,
-    retries: Annotated[int, generate_option("retries")] = GENERATE.retries,
-    backoff_s: Annotated[float, generate_option("backoff_s")] = GENERATE.backoff_s,
-    timeout_s: Annotated[float, generate_option("timeout_s")] = GENERATE.timeout_s,
-    api_key_env: Annotated[str, generate_option("api_key_env")] = GENERATE.api_key_env,
     limit: Annotated[int | None, typer.Option(help="Use only the first K unique prompts.")] = None,
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip invalid prompt records instead of failing.")
@@ -92,23 +78,6 @@ def generate(
 
     setup_logging(verbose)
     try:
-        config = GenerateConfig(
-            model=model,
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            system_prompt=system_prompt,
-            batch_size=batch_size,
-            device=device,
-            dtype=dtype,
-            concurrency=concurrency,
-            retries=retries,
-            backoff_s=backoff_s,
-            timeout_s=timeout_s,
-            api_key_env=api_key_env,
-        )
         bar = _Bar() if progress else None
         if bar is not None:
             bar.bar.start()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pluralrm.cli.common import app, config_option, console, fail, setup_logging
+from pluralrm.cli.common import app, console, fail, setup_logging
+from pluralrm.cli.options import config_options
 from pluralrm.config import LABEL, LabelConfig
 
 label_app = typer.Typer(
@@ -85,20 +85,12 @@ def import_pairs(
     )
 
 
-def _label_option(name: str) -> typer.models.OptionInfo:
-    return config_option(LabelConfig, name)
-
-
 @label_app.command("serve")
+@config_options(LABEL, exclude=("tags",))
 def serve(
     project_dir: ProjectArgument,
-    host: Annotated[str, _label_option("host")] = LABEL.host,
-    port: Annotated[int, _label_option("port")] = LABEL.port,
-    labels_per_pair: Annotated[int, _label_option("labels_per_pair")] = LABEL.labels_per_pair,
-    budget: Annotated[int | None, _label_option("budget")] = LABEL.budget,
-    reserve_seconds: Annotated[float, _label_option("reserve_seconds")] = LABEL.reserve_seconds,
-    max_body_bytes: Annotated[int, _label_option("max_body_bytes")] = LABEL.max_body_bytes,
-    session_hours: Annotated[float, _label_option("session_hours")] = LABEL.session_hours,
+    *,
+    config: LabelConfig,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each request.")] = False,
 ) -> None:
     """Serve the labelling page (sign in with a token from `label users add`).
@@ -111,32 +103,27 @@ def serve(
     from pluralrm.serve.auth import is_loopback
 
     setup_logging(verbose)
-    if labels_per_pair < 1 or (budget is not None and budget < 0):
+    if config.labels_per_pair < 1 or (config.budget is not None and config.budget < 0):
         raise fail("--labels-per-pair must be at least 1 and --budget not negative")
     store = _store(project_dir)
-    config = replace(
-        LABEL,
-        host=host,
-        port=port,
-        labels_per_pair=labels_per_pair,
-        budget=budget,
-        reserve_seconds=reserve_seconds,
-        max_body_bytes=max_body_bytes,
-        session_hours=session_hours,
-    )
-    if not is_loopback(host):
+    if not is_loopback(config.host):
         console.print(
-            f"[yellow]listening on {host}[/]: tokens and cookies cross the network; serve it behind HTTPS"
+            f"[yellow]listening on {config.host}[/]: tokens and cookies cross the network; "
+            "serve it behind HTTPS"
         )
     if not store.labellers():
         console.print(
             f"[yellow]no labellers yet[/]: add one with `pluralrm label users add {project_dir} NAME`"
         )
     console.print(
-        f"labelling {len(store.pairs())} pairs at http://{host}:{port}/ (store: {store.path})", soft_wrap=True
+        f"labelling {len(store.pairs())} pairs at http://{config.host}:{config.port}/ (store: {store.path})",
+        soft_wrap=True,
     )
     uvicorn.run(
-        create_label_app(store, config), host=host, port=port, log_level="info" if verbose else "warning"
+        create_label_app(store, config),
+        host=config.host,
+        port=config.port,
+        log_level="info" if verbose else "warning",
     )
 
 

@@ -11,35 +11,26 @@ from rich.console import Console
 from rich.table import Table
 
 from pluralrm.cli.common import (
-    BackboneOption,
     CacheOption,
-    DeviceOption,
-    DtypeOption,
     SkipInvalidOption,
     StoreOption,
-    adapt_option,
     app,
     comma_ints,
     console,
-    decompose_option,
     fail,
     load_model,
     timed,
 )
 from pluralrm.cli.core import features_for, features_for_layers, labelled, named_input
+from pluralrm.cli.options import config_options
 from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
-from pluralrm.config import (
-    ADAPT,
-    DECOMPOSE,
-    ENGINE,
-    FEATURIZE,
-    AdaptConfig,
-    FeaturizeConfig,
-)
+from pluralrm.config import ADAPT, DECOMPOSE, ENGINE, FEATURIZE, AdaptConfig, DecomposeConfig, FeaturizeConfig
 from pluralrm.data.features import PairFeatures
 
 
 @app.command()
+@config_options(DECOMPOSE, "n_components", "seed", "choice_k", flags={"n_components": "--components"})
+@config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
 def kshot(
     pool: Annotated[
         list[str],
@@ -56,6 +47,7 @@ def kshot(
         list[str], typer.Option("--test", help="NAME=PATH: the same user's test pairs (no shared prompt).")
     ],
     out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
+    *,
     ks: Annotated[
         str, typer.Option(help="Comma-separated numbers of adaptation pairs.")
     ] = "0,1,3,5,10,15,20,50,100",
@@ -65,12 +57,9 @@ def kshot(
     methods: Annotated[
         str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
     ] = None,
-    n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
-    backbone: BackboneOption = FEATURIZE.backbone,
-    device: DeviceOption = FEATURIZE.device,
-    dtype: DtypeOption = FEATURIZE.dtype,
+    config: DecomposeConfig,
+    featurize: FeaturizeConfig,
     skip_invalid: SkipInvalidOption = False,
-    seed: Annotated[int, typer.Option(help="Seed of the pool's validation split and random heads.")] = 0,
     cache: CacheOption = True,
     layers: Annotated[
         str | None,
@@ -80,7 +69,6 @@ def kshot(
             "without the target's pairs. Default: the backbone's final layer only."
         ),
     ] = None,
-    choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,
 ) -> None:
     """Leave-one-user-out k-shot curves: how well each method learns a user the pool has never seen.
 
@@ -96,14 +84,11 @@ def kshot(
     Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
     --out out/kshot
     """
-    from dataclasses import replace
-
     from pluralrm.adapt.choice import run_kshot_choosing
     from pluralrm.adapt.kshot import LOO_METHODS, run_kshot
     from pluralrm.evaluate.plots import plot_kshot
     from pluralrm.evaluate.tables import write_csv
 
-    featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
     k_values = comma_ints(ks, "--ks")
     layer_values = comma_ints(layers, "--layers") if layers else ()
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
@@ -131,8 +116,8 @@ def kshot(
         ks=k_values,
         n_draws=draws,
         methods=chosen,
-        decompose=replace(DECOMPOSE, n_components=n_components, seed=seed),
-        random_seed=seed,
+        decompose=config,
+        random_seed=config.seed,
     )
     with timed("kshot"):
         try:
@@ -146,7 +131,7 @@ def kshot(
             if layer_values:
                 rows, choices = run_kshot_choosing(
                     {f"layer {layer}": candidates[layer] for layer in layer_values},
-                    choice_k=choice_k,
+                    choice_k=config.choice_k,
                     **options,
                 )
             else:
@@ -190,20 +175,19 @@ app.add_typer(users_app, name="users")
 
 
 @app.command()
+@config_options(ADAPT, "method", "alpha", "beta", "temperature", "zscore")
+@config_options(FEATURIZE, "device", into="featurize")
 def adapt(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory with PCA heads.")],
+    *,
     user: Annotated[str, typer.Option(help="Profile name to create or replace.")],
     pairs: Annotated[
         str, typer.Option(help="The user's labelled pairs (any supported format) or features dir.")
     ],
-    method: Annotated[str, adapt_option("method")] = ADAPT.method,
-    alpha: Annotated[float, adapt_option("alpha")] = ADAPT.alpha,
-    beta: Annotated[float, adapt_option("beta")] = ADAPT.beta,
-    temperature: Annotated[float, adapt_option("temperature")] = ADAPT.temperature,
-    zscore: Annotated[bool, adapt_option("zscore")] = ADAPT.zscore,
+    config: AdaptConfig,
     store: StoreOption = None,
     skip_invalid: SkipInvalidOption = False,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
 ) -> None:
     """Fit a user's weights over the model's heads from a few labelled pairs and store the profile.
@@ -213,8 +197,7 @@ def adapt(
     from pluralrm.adapt import ProfileStore, build_profile
 
     model = load_model(model_dir)
-    features = features_for(pairs, skip_invalid, model=model, cache=cache, device=device)
-    config = AdaptConfig(method=method, alpha=alpha, beta=beta, temperature=temperature, zscore=zscore)
+    features = features_for(pairs, skip_invalid, model=model, cache=cache, device=featurize.device)
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
         profile = build_profile(model, user, features.differences, config=config)
@@ -223,7 +206,7 @@ def adapt(
     saved = ProfileStore(store).put(profile)
     top = np.argsort(-np.abs(saved.weights))[:5]
     console.print(
-        f"[green]stored[/] profile {user!r} ({saved.method}{' (auto)' if method == 'auto' else ''}, "
+        f"[green]stored[/] profile {user!r} ({saved.method}{' (auto)' if config.method == 'auto' else ''}, "
         f"{saved.n_pairs} pairs); largest weights: "
         + ", ".join(f"pc{j + 1} {saved.weights[j]:+.3g}" for j in top),
         soft_wrap=True,
@@ -231,9 +214,11 @@ def adapt(
 
 
 @app.command()
+@config_options(FEATURIZE, "device", into="featurize")
 def score(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
     data: Annotated[str, typer.Argument(help="Pairs to score (any supported format) or a features dir.")],
+    *,
     user: Annotated[
         str | None, typer.Option(help="Score with this user's profile (default: general head).")
     ] = None,
@@ -241,7 +226,7 @@ def score(
     store: StoreOption = None,
     out: Annotated[Path | None, typer.Option(help="Write per-pair rewards as JSONL here.")] = None,
     skip_invalid: SkipInvalidOption = False,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
     engine: EngineOption = ENGINE.engine,
     address: AddressOption = ENGINE.address,
@@ -260,7 +245,9 @@ def score(
     model = load_model(model_dir)
     on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
     with timed("score"):
-        features = features_for(data, skip_invalid, model=model, cache=cache, device=device, engine=on_ray)
+        features = features_for(
+            data, skip_invalid, model=model, cache=cache, device=featurize.device, engine=on_ray
+        )
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.check_namespace(features.namespace, what=str(model_dir))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -12,17 +11,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pluralrm.cli.common import (
     CacheOption,
-    DeviceOption,
     SkipInvalidOption,
     StoreOption,
     app,
-    config_option,
     console,
     fail,
     feature_cache,
     load_model,
     timed,
 )
+from pluralrm.cli.options import config_options
 from pluralrm.cli.scale import (
     AddressOption,
     EngineOption,
@@ -31,10 +29,8 @@ from pluralrm.cli.scale import (
     engine_config,
     featurize_ranked_on_ray,
 )
-from pluralrm.config import ENGINE, FEATURIZE, SELECT, SelectConfig
+from pluralrm.config import ENGINE, FEATURIZE, SELECT, FeaturizeConfig, SelectConfig
 from pluralrm.data import DataValidationError, load_ranked
-
-select_option = partial(config_option, SelectConfig)
 
 
 def _load_wide(path: str, skip_invalid: bool) -> list[dict]:
@@ -70,9 +66,12 @@ def _prepare_model(model_dir: Path, device: str, cache: bool):
 
 
 @app.command()
+@config_options(SELECT, "chunk_prompts")
+@config_options(FEATURIZE, "device", into="featurize")
 def rank(
     wide: Annotated[str, typer.Argument(help="Many responses per prompt: a wide file (response_1..N).")],
     out: Annotated[Path, typer.Option(help="Where to write the rewarded wide JSONL.")],
+    *,
     model_dir: Annotated[
         Path | None,
         typer.Option("--model", help="Reward model directory; omit to keep (and check) the file's rewards."),
@@ -80,9 +79,9 @@ def rank(
     head: Annotated[str | None, typer.Option(help="Score with one head: 'general' or 'pcJ'.")] = None,
     user: Annotated[str | None, typer.Option(help="Score with this user's profile.")] = None,
     store: StoreOption = None,
-    chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
+    config: SelectConfig,
     skip_invalid: SkipInvalidOption = False,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
     engine: EngineOption = ENGINE.engine,
     address: AddressOption = ENGINE.address,
@@ -108,7 +107,7 @@ def rank(
         rewarded = records
     else:
         on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
-        model = load_model(model_dir) if on_ray else _prepare_model(model_dir, device, cache)
+        model = load_model(model_dir) if on_ray else _prepare_model(model_dir, featurize.device, cache)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.reward_vector(user=profile, head=head)  # fail on a bad head/user before featurizing
@@ -116,10 +115,10 @@ def rank(
             raise fail(str(error).strip("'\"")) from None
         with timed("rank"):
             if on_ray:  # the backbone loads on the Ray workers only
-                features, where = featurize_ranked_on_ray(records, model, device, cache, on_ray)
+                features, where = featurize_ranked_on_ray(records, model, featurize.device, cache, on_ray)
                 console.print(f"featurized on {where}")
             else:
-                features = _featurize_with_progress(records, model, chunk_prompts)
+                features = _featurize_with_progress(records, model, config.chunk_prompts)
             rewards = rewards_from_features(features, model, user=profile, head=head)
         rewarded = with_rewards(records, rewards, describe_reward(str(model_dir), user=user, head=head))
     n = write_jsonl(out, (wide_from_ranked(r) for r in rewarded))
@@ -128,15 +127,15 @@ def rank(
 
 
 @app.command("select")
+@config_options(SELECT, "method", "k", "alpha", "seed", "chunk_prompts")
+@config_options(FEATURIZE, "device", into="featurize")
 def select_(
     wide: Annotated[
         str, typer.Argument(help="A rewarded wide file (from `pluralrm rank`, or with rewards).")
     ],
     out: Annotated[Path, typer.Option(help="Where to write the TRL dataset (JSONL).")],
-    method: Annotated[str, select_option("method")] = SELECT.method,
-    k: Annotated[int, select_option("k")] = SELECT.k,
-    alpha: Annotated[float, select_option("alpha")] = SELECT.alpha,
-    seed: Annotated[int, select_option("seed")] = SELECT.seed,
+    *,
+    config: SelectConfig,
     model_dir: Annotated[
         Path | None, typer.Option("--model", help="per-user: the reward model the profiles were fitted on.")
     ] = None,
@@ -144,9 +143,8 @@ def select_(
         str | None, typer.Option(help="per-user: comma-separated profile names (default: every profile).")
     ] = None,
     store: StoreOption = None,
-    chunk_prompts: Annotated[int, select_option("chunk_prompts")] = SELECT.chunk_prompts,
     skip_invalid: SkipInvalidOption = False,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
 ) -> None:
     """Export best-of-N / RAFT SFT data or best-vs-worst / best-vs-random DPO pairs in TRL's format.
@@ -156,21 +154,25 @@ def select_(
     from pluralrm.atomic import write_jsonl
     from pluralrm.select import EXPORTS, SelectionError, exports
 
+    method = config.method
     if method not in EXPORTS:
         raise fail(f"unknown method {method!r}; expected one of {', '.join(EXPORTS)}")
     records = _load_wide(wide, skip_invalid)
     try:
         if method == "per-user":
             selection = exports.per_user_best_of_n(
-                records, _rewards_by_user(records, model_dir, users, store, chunk_prompts, device, cache)
+                records,
+                _rewards_by_user(
+                    records, model_dir, users, store, config.chunk_prompts, featurize.device, cache
+                ),
             )
         else:
             selection = {
                 "best-of-n": lambda: exports.best_of_n(records),
-                "top-k": lambda: exports.top_k_per_prompt(records, k=k),
-                "top-fraction": lambda: exports.top_fraction(records, alpha=alpha),
+                "top-k": lambda: exports.top_k_per_prompt(records, k=config.k),
+                "top-fraction": lambda: exports.top_fraction(records, alpha=config.alpha),
                 "best-vs-worst": lambda: exports.best_vs_worst(records),
-                "best-vs-random": lambda: exports.best_vs_random(records, seed=seed),
+                "best-vs-random": lambda: exports.best_vs_random(records, seed=config.seed),
             }[method]()
     except (SelectionError, ValueError) as error:
         raise fail(str(error)) from None

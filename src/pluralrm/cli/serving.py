@@ -7,41 +7,24 @@ from typing import Annotated
 
 import typer
 
-from pluralrm.cli.common import (
-    DeviceOption,
-    app,
-    console,
-    fail,
-    load_model,
-    serve_option,
-    setup_logging,
-)
-from pluralrm.config import (
-    FEATURIZE,
-    SERVE,
-    ServeConfig,
-)
+from pluralrm.cli.common import app, console, fail, load_model, setup_logging
+from pluralrm.cli.options import config_options
+from pluralrm.config import FEATURIZE, SERVE, FeaturizeConfig, ServeConfig
 
 
 @app.command()
+@config_options(SERVE)
+@config_options(FEATURIZE, "device", into="featurize")
 def serve(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
+    *,
     profiles: Annotated[
         Path | None,
         typer.Option(
             help="Profiles, labelled pairs and tokens (SQLite); default $PLURALRM_CACHE/profiles.sqlite."
         ),
     ] = None,
-    host: Annotated[str, serve_option("host")] = SERVE.host,
-    port: Annotated[int, serve_option("port")] = SERVE.port,
-    max_batch_texts: Annotated[int, serve_option("max_batch_texts")] = SERVE.max_batch_texts,
-    max_wait_ms: Annotated[float, serve_option("max_wait_ms")] = SERVE.max_wait_ms,
-    max_batch_tokens: Annotated[int, serve_option("max_batch_tokens")] = SERVE.max_batch_tokens,
-    cache_entries: Annotated[int, serve_option("cache_entries")] = SERVE.cache_entries,
-    max_body_bytes: Annotated[int, serve_option("max_body_bytes")] = SERVE.max_body_bytes,
-    max_texts: Annotated[int, serve_option("max_texts")] = SERVE.max_texts,
-    max_text_chars: Annotated[int, serve_option("max_text_chars")] = SERVE.max_text_chars,
-    max_pairs: Annotated[int, serve_option("max_pairs")] = SERVE.max_pairs,
+    config: ServeConfig,
     require_token: Annotated[
         bool | None,
         typer.Option(
@@ -56,7 +39,7 @@ def serve(
             "the profile store. $PLURALRM_ADMIN_TOKEN overrides it."
         ),
     ] = None,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each batch and startup.")] = False,
 ) -> None:
     """Serve a reward model over HTTP: /v1/score, OpenRLHF's /get_reward, per-user profiles, /metrics.
@@ -72,29 +55,22 @@ def serve(
 
     setup_logging(verbose)
     model = load_model(model_dir)
-    config = ServeConfig(
-        host=host,
-        port=port,
-        max_batch_texts=max_batch_texts,
-        max_wait_ms=max_wait_ms,
-        max_batch_tokens=max_batch_tokens,
-        cache_entries=cache_entries,
-        max_body_bytes=max_body_bytes,
-        max_texts=max_texts,
-        max_text_chars=max_text_chars,
-        max_pairs=max_pairs,
-    )
     store = ProfileStore(profiles)
     token_file = admin_token_file or store.path.with_name("admin.token")
     try:
         token, token_source = admin_token(token_file)
         application = create_app(
-            model, store=store, config=config, require_token=require_token, admin_token=token, device=device
+            model,
+            store=store,
+            config=config,
+            require_token=require_token,
+            admin_token=token,
+            device=featurize.device,
         )
     except ValueError as error:
         raise fail(str(error)) from None
     console.print(
-        f"admin token: {token_source}; profiles: {store.path}; docs: http://{host}:{port}/docs",
+        f"admin token: {token_source}; profiles: {store.path}; docs: http://{config.host}:{config.port}/docs",
         soft_wrap=True,
     )
-    uvicorn.run(application, host=host, port=port, log_level="info" if verbose else "warning")
+    uvicorn.run(application, host=config.host, port=config.port, log_level="info" if verbose else "warning")

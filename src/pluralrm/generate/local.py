@@ -13,7 +13,7 @@ from typing import Any
 
 from pluralrm.backbone.device import resolve_device, resolve_dtype, torch_dtype
 from pluralrm.backbone.formatting import render_plain
-from pluralrm.backbone.loading import BackboneNotFoundError, _resolve
+from pluralrm.backbone.loading import BackboneNotFoundError, resolve_backbone
 from pluralrm.config import GENERATE
 from pluralrm.data.transcripts import Message
 from pluralrm.generate.sampling import Completion, SamplingParams
@@ -73,7 +73,7 @@ class LocalGenerator:
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
-        source, self.fingerprint, revision = _resolve(model)
+        source, self.fingerprint, revision = resolve_backbone(model)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, revision=revision)
             self.lm = AutoModelForCausalLM.from_pretrained(

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pluralrm.atomic import atomic_path, write_json
+from pluralrm.config import FEATURIZE
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.errors import RewardModelLoadError
 from pluralrm.rewards.linear_head import LinearRewardHead
@@ -242,7 +243,7 @@ class RewardModel:
 
     # --- texts → features ---------------------------------------------------------------------------
 
-    def featurizer(self, *, device: str = "auto", cache: Any = None, backbone: Any = None) -> Any:
+    def featurizer(self, *, device: str = FEATURIZE.device, cache: Any = None, backbone: Any = None) -> Any:
         """The featurizer these heads read, built once (loads the backbone by name; torch from here).
 
         The dtype is the one the heads were fitted on (``namespace["dtype"]``), whatever the machine

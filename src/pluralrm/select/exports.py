@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pluralrm.backbone.formatting import prompt_messages
+from pluralrm.config import SELECT
 
 
 @dataclass
@@ -155,7 +156,7 @@ def best_vs_worst(records: Sequence[dict]) -> Selection:
     return selection
 
 
-def best_vs_random(records: Sequence[dict], *, seed: int = 0) -> Selection:
+def best_vs_random(records: Sequence[dict], *, seed: int = SELECT.seed) -> Selection:
     """One pair per prompt: the best response over a uniformly drawn response with a strictly lower reward."""
     rng = np.random.default_rng(seed)
     selection = Selection(rows=[])

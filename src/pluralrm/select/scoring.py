@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from pluralrm.config import SELECT
 from pluralrm.rewards.reward_model import Profile, RewardModel
 
 
@@ -20,7 +21,7 @@ def featurize_ranked(
     records: Sequence[dict],
     featurizer: Any,
     *,
-    chunk_prompts: int = 64,
+    chunk_prompts: int = SELECT.chunk_prompts,
     progress: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Feature matrices, one ``(n_responses, d)`` array per record.

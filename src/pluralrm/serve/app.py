@@ -23,7 +23,7 @@ import pluralrm
 import pluralrm.serve.scoring as scoring
 import pluralrm.serve.users as users
 from pluralrm.adapt.profiles import ProfileMismatchError, ProfileStore
-from pluralrm.config import SERVE, ServeConfig
+from pluralrm.config import FEATURIZE, SERVE, ServeConfig
 from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
 from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
 from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
@@ -40,7 +40,7 @@ def create_app(
     config: ServeConfig = SERVE,
     require_token: bool | None = None,
     admin_token: str | None = None,
-    device: str = "auto",
+    device: str = FEATURIZE.device,
     featurizer: Any = None,
 ) -> FastAPI:
     """A reward server for ``model`` (a :class:`RewardModel` or its directory).

@@ -220,13 +220,13 @@ def finetune_sft(
         The loss became NaN or infinite.
     """
     from pluralrm.backbone.device import resolve_device
-    from pluralrm.backbone.loading import _resolve
+    from pluralrm.backbone.loading import resolve_backbone
 
     examples, digest, data_name = load_sft_examples(dataset_path_or_records)
     out = Path(out_dir)
     checkpoints = out / "checkpoints"
     device = resolve_device(config.device)
-    source, fingerprint, revision = _resolve(model)
+    source, fingerprint, revision = resolve_backbone(model)
     identity = _run_identity(fingerprint or f"hub:{source}", digest, config)
     resume = checkpoint_to_resume(checkpoints, identity)
     watch = _loss_watch()

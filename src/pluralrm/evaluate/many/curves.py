@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
+from pluralrm.config import ANALYZE
 from pluralrm.evaluate.metrics import bootstrap_interval
 
 AGREEMENT_METRICS = ("spearman", "kendall", "top1", "pairwise_accuracy")
@@ -34,7 +35,9 @@ def _per_prompt(values: Sequence[ArrayLike], name: str) -> list[np.ndarray]:
     return out
 
 
-def mean_row(values: ArrayLike, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float | int]:
+def mean_row(
+    values: ArrayLike, *, n_resamples: int = ANALYZE.n_resamples, seed: int = ANALYZE.seed
+) -> dict[str, float | int]:
     """Mean of the defined (non-NaN) per-prompt values, its bootstrap 95 % interval over prompts, how
     many prompts were used and how many were undefined (NaN) and left out."""
     values = np.asarray(values, dtype=np.float64)
@@ -121,8 +124,8 @@ def agreement(
     rewards_a: Sequence[ArrayLike],
     rewards_b: Sequence[ArrayLike],
     *,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int = ANALYZE.n_resamples,
+    seed: int = ANALYZE.seed,
 ) -> Agreement:
     """How far two rewards of the same responses agree, prompt by prompt.
 
@@ -241,8 +244,8 @@ def best_of_n_curve(
     ns: Sequence[int],
     judge: Sequence[ArrayLike] | None = None,
     *,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int = ANALYZE.n_resamples,
+    seed: int = ANALYZE.seed,
 ) -> list[dict]:
     """Best-of-n over prompts: expected value of the pick and its win rate over a random response, vs n.
 

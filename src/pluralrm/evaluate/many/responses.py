@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from pluralrm.config import ANALYZE
 from pluralrm.evaluate.many.curves import mean_row, rank_correlation
 
 # --- reward vs length -----------------------------------------------------------------------------------
@@ -27,7 +28,11 @@ def _rewards_of(record: dict, i: int) -> np.ndarray:
 
 
 def length_correlation(
-    records: Sequence[dict], *, n_bins: int = 10, n_resamples: int = 1000, seed: int = 0
+    records: Sequence[dict],
+    *,
+    n_bins: int = ANALYZE.n_bins,
+    n_resamples: int = ANALYZE.n_resamples,
+    seed: int = ANALYZE.seed,
 ) -> dict[str, list[dict]]:
     """Does the reward grow with response length (the commonest reward hack)?
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from pluralrm.config import ANALYZE
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.evaluate.metrics import bootstrap_interval, pair_correctness
 
@@ -100,8 +101,8 @@ def rewardbench_accuracy(
     score_fn: ScoreFn,
     *,
     source: str = "records",
-    n_resamples: int = 1000,
-    seed: int = 0,
+    n_resamples: int = ANALYZE.n_resamples,
+    seed: int = ANALYZE.seed,
 ) -> dict[str, list[dict]]:
     """Accuracy of ``score_fn`` on each record's (``rewardbench_chosen``, ``rewardbench_rejected``) pair.
 

@@ -204,7 +204,7 @@ def customize_reward_model(
     from transformers import PrinterCallback
 
     from pluralrm.backbone.device import resolve_device, resolve_dtype
-    from pluralrm.backbone.loading import _resolve, detect_kind
+    from pluralrm.backbone.loading import detect_kind, resolve_backbone
     from pluralrm.training.customize.export import save_reward_model, scoring_pooling
     from pluralrm.training.customize.probe import initialize_head_by_probe
     from pluralrm.training.customize.trainer import CustomizeTrainer, PreferenceCollator
@@ -218,7 +218,7 @@ def customize_reward_model(
         raise ValueError(f"{out} holds another model; choose a new --out (customize replaces the directory)")
     device = resolve_device(config.device)
     dtype = resolve_dtype(config.dtype, device)
-    source, fingerprint, revision = _resolve(base)
+    source, fingerprint, revision = resolve_backbone(base)
     stages = _previous_stages(source)
 
     model, tokenizer = _load_model(source, revision, config.seed)
