@@ -19,12 +19,15 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from pluralrm.collect.provenance import record_id
 from pluralrm.config import COLLECT
+
+if TYPE_CHECKING:
+    from pluralrm.rewards.reward_model import Profile, RewardModel
 
 logger = logging.getLogger(__name__)
 
@@ -290,7 +293,7 @@ class RewardJudge:
     """
 
     def __init__(
-        self, model: Any, *, user: Any = None, head: str | None = None, name: str = "reward"
+        self, model: RewardModel, *, user: Profile | None = None, head: str | None = None, name: str = "reward"
     ) -> None:
         self.model = model
         self.user = user
@@ -298,7 +301,7 @@ class RewardJudge:
         self.name = name
 
     def describe(self) -> dict[str, Any]:
-        user = getattr(self.user, "user_id", None) or getattr(self.user, "name", None)
+        user = self.user.user if self.user is not None else None
         return {"judge": "reward", "model": self.name, "head": self.head, "user": user}
 
     def margins(self, pairs: Sequence[dict[str, Any]]) -> np.ndarray:
