@@ -162,14 +162,15 @@ class ProfileStore(SQLiteFile):
             raise ValueError(f"{len(comparisons)} comparisons but diffs of shape {diffs.shape}")
         now = time.time()
         with self._transaction() as connection:
-            ids = [
-                connection.execute(
+            ids: list[int] = []
+            for c, row in zip(comparisons, diffs, strict=True):
+                cursor = connection.execute(
                     "INSERT INTO comparisons (user, features, prompt, chosen, rejected, diff, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (user, features, json.dumps(c.prompt), c.chosen, c.rejected, row.tobytes(), now),
-                ).lastrowid
-                for c, row in zip(comparisons, diffs, strict=True)
-            ]
+                )
+                assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
+                ids.append(cursor.lastrowid)
             D = _diff_matrix(connection, user, features, diffs.shape[1])
             profile = refit(D)
             if profile.user != user:

@@ -27,7 +27,8 @@ from pluralrm.collect.provenance import record_id
 from pluralrm.config import COLLECT
 
 if TYPE_CHECKING:
-    from pluralrm.rewards.reward_model import Profile, RewardModel
+    from pluralrm.rewards.protocols import Profile
+    from pluralrm.rewards.reward_model import RewardModel
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ Label = Literal["a", "b"]
 class ResponseRule(Protocol):
     """A named rule that says whether one response record must be dropped."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def __call__(self, response: dict[str, Any]) -> bool: ...
 
@@ -293,7 +295,12 @@ class RewardJudge:
     """
 
     def __init__(
-        self, model: RewardModel, *, user: Profile | None = None, head: str | None = None, name: str = "reward"
+        self,
+        model: RewardModel,
+        *,
+        user: Profile | None = None,
+        head: str | None = None,
+        name: str = "reward",
     ) -> None:
         self.model = model
         self.user = user

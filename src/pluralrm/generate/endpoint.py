@@ -15,7 +15,7 @@ from typing import Any
 
 from pluralrm.config import GENERATE
 from pluralrm.data.transcripts import Message
-from pluralrm.generate.sampling import Completion, SamplingParams
+from pluralrm.generate.sampling import Completion, Finish, SamplingParams
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _server_message(response: Any) -> str:
     return str(body)[:500]
 
 
-def _finish(reason: Any) -> str:
+def _finish(reason: Any) -> Finish:
     # OpenAI and vLLM say "length"; TGI and llama.cpp use "length" too, and several names for a stop.
     return "length" if reason == "length" else "stop"
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,7 +26,15 @@ from pluralrm.atomic import atomic_path, write_json
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.errors import RewardModelLoadError
 from pluralrm.rewards.linear_head import LinearRewardHead
+from pluralrm.rewards.protocols import Profile
 from pluralrm.validation import check_matrix
+
+if TYPE_CHECKING:
+    from pluralrm.backbone.feature_cache import FeatureCache
+    from pluralrm.backbone.featurizer import Featurizer
+    from pluralrm.backbone.loading import Backbone
+    from pluralrm.data.features import PairFeatures
+    from pluralrm.data.records import Prompt
 
 CONFIG_FILE = "config.json"
 HEADS_FILE = "heads.safetensors"
@@ -44,16 +52,6 @@ _V1_ARRAYS = {
 
 class IncompatibleBackboneError(ValueError):
     """A reward model used with features from a different backbone, pooling, layer or dtype."""
-
-
-class Profile(Protocol):
-    """What the scoring path needs of a user profile (:class:`pluralrm.adapt.UserProfile`)."""
-
-    user: str
-    weights: np.ndarray
-    head_set: str
-
-    def check_head_set(self, head_set: str) -> None: ...
 
 
 def data_fingerprint(D: np.ndarray) -> str:
@@ -109,7 +107,7 @@ class RewardModel:
     general: LinearRewardHead | None = None
     decomposed: DecomposedRewardModel | None = None
     metadata: dict = field(default_factory=dict)
-    _featurizer: Any = field(default=None, repr=False, compare=False)
+    _featurizer: Featurizer | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # --- what the model holds -----------------------------------------------------------------------
@@ -157,8 +155,7 @@ class RewardModel:
             pca = self.require_heads("personalize")
             user.check_head_set(pca.fingerprint())
             vector = pca.components_.T @ np.asarray(user.weights, dtype=np.float64)
-            full = getattr(user, "full", None)
-            return vector if full is None else vector + np.asarray(full, dtype=np.float64)
+            return vector if user.full is None else vector + np.asarray(user.full, dtype=np.float64)
         head = head or "general"
         if head == "general":
             if self.general is None:
@@ -172,7 +169,7 @@ class RewardModel:
 
     def rewards(
         self,
-        inputs: np.ndarray | Sequence[tuple[Any, str]],
+        inputs: np.ndarray | Sequence[tuple[Prompt, str]],
         *,
         user: Profile | None = None,
         head: str | None = None,
@@ -195,7 +192,9 @@ class RewardModel:
         w = self.reward_vector(user=user, head=head)
         return self._features(inputs) @ w
 
-    def margins(self, pairs: Any, *, user: Profile | None = None, head: str | None = None) -> np.ndarray:
+    def margins(
+        self, pairs: PairFeatures, *, user: Profile | None = None, head: str | None = None
+    ) -> np.ndarray:
         """``r(chosen) − r(rejected)`` of featurized pairs (:class:`PairFeatures`), after checking that
         they were made the way this model's features were.
 
@@ -206,7 +205,7 @@ class RewardModel:
             pairs.rejected, user=user, head=head
         )
 
-    def head_scores(self, inputs: np.ndarray | Sequence[tuple[Any, str]]) -> dict[str, np.ndarray]:
+    def head_scores(self, inputs: np.ndarray | Sequence[tuple[Prompt, str]]) -> dict[str, np.ndarray]:
         """Rewards of the inputs under the general head and every PCA head, by head name."""
         H = self._features(inputs)
         names = self.head_names
@@ -216,7 +215,7 @@ class RewardModel:
 
     def rank(
         self,
-        prompt: Any,
+        prompt: Prompt,
         responses: Sequence[str],
         *,
         user: Profile | None = None,
@@ -230,7 +229,7 @@ class RewardModel:
         order = np.argsort(-scores, kind="stable")[: k if k is not None else len(responses)]
         return [RankedResponse(int(i), responses[i], float(scores[i])) for i in order]
 
-    def _features(self, inputs: np.ndarray | Sequence[tuple[Any, str]]) -> np.ndarray:
+    def _features(self, inputs: np.ndarray | Sequence[tuple[Prompt, str]]) -> np.ndarray:
         if isinstance(inputs, np.ndarray):
             return check_matrix(inputs, "features", n_features=self.n_features)
         items = list(inputs)
@@ -242,7 +241,9 @@ class RewardModel:
 
     # --- texts → features ---------------------------------------------------------------------------
 
-    def featurizer(self, *, device: str = "auto", cache: Any = None, backbone: Any = None) -> Any:
+    def featurizer(
+        self, *, device: str = "auto", cache: FeatureCache | None = None, backbone: Backbone | None = None
+    ) -> Featurizer:
         """The featurizer these heads read, built once (loads the backbone by name; torch from here).
 
         The dtype is the one the heads were fitted on (``namespace["dtype"]``), whatever the machine

@@ -13,11 +13,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.atomic import write_json
 from pluralrm.rewards.sequence_classifier import FORMAT, METADATA_FILE
 from pluralrm.training.runs import replace_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def scoring_pooling(model: Any, kind: str) -> str:
@@ -43,7 +46,7 @@ def scoring_pooling(model: Any, kind: str) -> str:
 
 def save_reward_model(
     write_model: Callable[[Path], None],
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     out_dir: Path,
     metadata: dict,
     *,

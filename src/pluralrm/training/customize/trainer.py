@@ -104,7 +104,9 @@ class CustomizeTrainer(RewardTrainer):
     def _set_signature_columns_if_needed(self) -> None:
         # Keep what the collator and the length-grouped sampler read; the rest is dropped as TRL does.
         if self._signature_columns is None:
-            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "response_start", "length"]
+            columns = ["chosen_ids", "rejected_ids", "margin", "response_start", "length"]
+            # transformers' Trainer declares the attribute only by assigning None: its type is None alone
+            self._signature_columns = columns  # type: ignore[assignment]
 
     def _lm_head(self, model: Any) -> torch.Tensor:
         if self._lm_weight is None:
@@ -127,7 +129,7 @@ class CustomizeTrainer(RewardTrainer):
             starts,
             self._lm_head(model),
         )
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         self._metrics[mode]["imitation_loss"].append(float(lm.detach()))
         loss = loss + self.imitation * lm
         return (loss, outputs) if return_outputs else loss
