@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from pluralrm.data.records import Prompt
 from pluralrm.paths import cache_root
 from pluralrm.sqlite_file import SQLiteFile
 
@@ -79,7 +79,7 @@ class UserProfile:
 class Comparison:
     """One labelled pair as a user gave it: ``chosen`` preferred over ``rejected`` for ``prompt``."""
 
-    prompt: Any  # a string or a list of chat messages
+    prompt: Prompt  # a string or a list of chat messages
     chosen: str
     rejected: str
 

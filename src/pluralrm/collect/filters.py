@@ -24,9 +24,11 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 
 from pluralrm.collect.provenance import record_id
-from pluralrm.config import COLLECT
+from pluralrm.config import COLLECT, CollectConfig
 
 if TYPE_CHECKING:
+    from pluralrm.data.records import Prompt
+    from pluralrm.generate.sampling import Generator
     from pluralrm.rewards.protocols import Profile
     from pluralrm.rewards.reward_model import RewardModel
 
@@ -180,7 +182,7 @@ class Refusal:
         return _REFUSAL.search(str(response.get("text") or "")[: self.window]) is not None
 
 
-def default_response_rules(config: Any = COLLECT) -> list[ResponseRule]:
+def default_response_rules(config: CollectConfig = COLLECT) -> list[ResponseRule]:
     """The degenerate-response rules in the order the filter stage applies them, less ``config.skip_rules``.
 
     Raises
@@ -328,7 +330,7 @@ JUDGE_PROMPT = (
 )
 
 
-def render_prompt(prompt: Any) -> str:
+def render_prompt(prompt: Prompt) -> str:
     """A prompt as one string: itself, or a conversation's turns as ``role: content`` lines (what a judge
     and a labeller read; the pairs file's ``prompt`` is always a string)."""
     if isinstance(prompt, str):
@@ -356,7 +358,9 @@ class LMJudge:
     (retries, API key from the environment), greedy, a few tokens.
     """
 
-    def __init__(self, url: str, model: str, *, generator: Any = None, **endpoint_options: Any) -> None:
+    def __init__(
+        self, url: str, model: str, *, generator: Generator | None = None, **endpoint_options: Any
+    ) -> None:
         if generator is None:
             from pluralrm.generate.endpoint import EndpointGenerator
 
@@ -368,7 +372,7 @@ class LMJudge:
     def describe(self) -> dict[str, Any]:
         return {"judge": "lm", "model": self.model, "url": self.url, "prompt": JUDGE_PROMPT}
 
-    def _ask(self, prompt: Any, first: str, second: str) -> Label | None:
+    def _ask(self, prompt: Prompt, first: str, second: str) -> Label | None:
         from pluralrm.generate.sampling import SamplingParams
 
         content = JUDGE_PROMPT.format(prompt=render_prompt(prompt), a=first, b=second)

@@ -49,6 +49,7 @@ from pluralrm.config import COLLECT, CollectConfig
 from pluralrm.generate.prompts import prompt_key
 
 if TYPE_CHECKING:
+    from pluralrm.generate.run import ProgressCallback
     from pluralrm.generate.sampling import Generator
     from pluralrm.rewards.protocols import FeatureEncoder
 
@@ -191,7 +192,7 @@ def run_responses(
     *,
     from_wide: Sequence[str | Path] = (),
     generators: dict | None = None,
-    progress: Callable[[Any], None] | None = None,
+    progress: ProgressCallback | None = None,
     force: bool = False,
 ) -> StageManifest:
     """Stage 2: sample responses for the prompt stage's prompts (and/or import wide files) into
@@ -282,7 +283,7 @@ def run_filter(
     dropped: list[dict] = []
     for rule in F.default_response_rules(config):
 
-        def step(items: list, rule: Any = rule) -> list:
+        def step(items: list, rule: F.ResponseRule = rule) -> list:
             kept = []
             for r in items:
                 if rule(r):

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def prompt_text(prompt: Any) -> str:
+def prompt_text(prompt: Prompt) -> str:
     """A prompt as one string (a conversation's turns joined), for embedding and for examples."""
     if isinstance(prompt, str):
         return prompt

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.config import GENERATE
 from pluralrm.data.transcripts import Message
 from pluralrm.generate.sampling import Completion, Finish, SamplingParams
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class EndpointError(RuntimeError):
     """The server refused a request (4xx) or kept failing after every retry."""
 
 
-def _server_message(response: Any) -> str:
+def _server_message(response: httpx.Response) -> str:
     """The error text a server put in its body (OpenAI ``error.message``, FastAPI ``detail``, or raw)."""
     try:
         body = response.json()

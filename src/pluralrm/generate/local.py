@@ -19,7 +19,8 @@ from pluralrm.data.transcripts import Message
 from pluralrm.generate.sampling import Completion, Finish, SamplingParams
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    import torch
+    from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ class LocalGenerator:
             "batch_size": self.batch_size,
         }
 
-    def _generation_config(self, params: SamplingParams, n: int) -> Any:
+    def _generation_config(self, params: SamplingParams, n: int) -> GenerationConfig:
         from transformers import GenerationConfig
 
         sampling = (
@@ -141,7 +142,7 @@ class LocalGenerator:
             completions = completions * params.n
         return completions
 
-    def _decode(self, generated: Any, max_new_tokens: int) -> list[Completion]:
+    def _decode(self, generated: torch.Tensor, max_new_tokens: int) -> list[Completion]:
         """Cut each row at its first end-of-sequence token; a row without one was cut by the limit."""
         out = []
         for row in generated.tolist():

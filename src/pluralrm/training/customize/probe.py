@@ -40,7 +40,7 @@ def _pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def pair_differences(
-    model: Any,
+    model: torch.nn.Module,
     examples: Sequence[dict],
     pad_token_id: int,
     *,
@@ -76,7 +76,7 @@ def pair_differences(
 
 
 def initialize_head_by_probe(
-    model: Any,
+    model: torch.nn.Module,
     train: Sequence[dict],
     validation: Sequence[dict],
     pad_token_id: int,

@@ -14,6 +14,7 @@ forward pass serves both losses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +37,7 @@ class PreferenceCollator(DataCollatorForPreference):
         return output
 
 
-def reward_head(model: Any) -> torch.nn.Module:
+def reward_head(model: torch.nn.Module) -> torch.nn.Module:
     """The outermost module named ``score`` (causal LMs) or ``classifier`` (BERT): the reward head.
 
     The outermost one, because peft wraps the head (``ModulesToSaveWrapper``) and the wrapper's input is
@@ -49,7 +50,7 @@ def reward_head(model: Any) -> torch.nn.Module:
 
 
 @contextmanager
-def captured_head_input(model: Any):
+def captured_head_input(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
     """Record the input of the reward head during one forward pass (a list that fills with one tensor)."""
     captured: list[torch.Tensor] = []
     handle = reward_head(model).register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
@@ -108,7 +109,7 @@ class CustomizeTrainer(RewardTrainer):
             # transformers' Trainer declares the attribute only by assigning None: its type is None alone
             self._signature_columns = columns  # type: ignore[assignment]
 
-    def _lm_head(self, model: Any) -> torch.Tensor:
+    def _lm_head(self, model: Any) -> torch.Tensor:  # a transformers or peft model
         if self._lm_weight is None:
             return model.get_input_embeddings().weight
         weight = self._lm_weight.to(model.get_input_embeddings().weight.device)
