@@ -347,7 +347,9 @@ def parse_verdict(text: str) -> Label | None:
     ('b', 'a', None)
     """
     match = re.match(r"\s*(?:response\s*)?\**\s*([AB])\b", text, re.IGNORECASE)
-    return match.group(1).lower() if match else None  # type: ignore[return-value]
+    if match is None:
+        return None
+    return "a" if match.group(1).lower() == "a" else "b"
 
 
 class LMJudge:

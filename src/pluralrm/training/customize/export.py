@@ -22,8 +22,10 @@ from pluralrm.training.runs import replace_dir
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
+    from pluralrm.backbone.spec import Pooling
 
-def scoring_pooling(model: Any, kind: str) -> str:
+
+def scoring_pooling(model: Any, kind: str) -> Pooling:
     """Which featurizer pooling reproduces the vector this ``ForSequenceClassification`` head reads.
 
     Causal LMs score the last real token's final hidden state (``"last"``); BERT-style encoders score
@@ -50,7 +52,7 @@ def save_reward_model(
     out_dir: Path,
     metadata: dict,
     *,
-    pooling: str,
+    pooling: Pooling,
     max_length: int,
     main_process: bool = True,
 ) -> dict:
@@ -72,7 +74,7 @@ def save_reward_model(
     try:
         tokenizer.save_pretrained(build)
         backbone = load_backbone(str(build), device="cpu", dtype="float32")
-        spec = FeatureSpec(pooling=pooling, layer=-1)  # type: ignore[arg-type]
+        spec = FeatureSpec(pooling=pooling, layer=-1)
         featurizer = Featurizer(backbone, spec=spec, max_length=max_length, cache=None)
         metadata = {
             "format": FORMAT,
