@@ -5,16 +5,15 @@ Messages name the argument, the shape received and the shape expected, as scikit
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class NotFittedError(RuntimeError):
     """An estimator method that needs ``fit`` was called before it."""
 
 
-def check_matrix(X: Any, name: str = "X", *, n_features: int | None = None) -> np.ndarray:
+def check_matrix(X: ArrayLike, name: str = "X", *, n_features: int | None = None) -> np.ndarray:
     """A finite 2-D float array (float64 kept, everything else converted to float32 or float64)."""
     array = np.asarray(X)
     if array.ndim != 2:
@@ -34,7 +33,7 @@ def check_matrix(X: Any, name: str = "X", *, n_features: int | None = None) -> n
     return array
 
 
-def check_vector(x: Any, name: str, *, length: int | None = None) -> np.ndarray:
+def check_vector(x: ArrayLike, name: str, *, length: int | None = None) -> np.ndarray:
     array = np.asarray(x, dtype=np.float64)
     if array.ndim != 1 or (length is not None and array.shape[0] != length):
         raise ValueError(
@@ -45,7 +44,7 @@ def check_vector(x: Any, name: str, *, length: int | None = None) -> np.ndarray:
     return array
 
 
-def check_is_fitted(estimator: Any, attribute: str) -> None:
+def check_is_fitted(estimator: object, attribute: str) -> None:
     if not hasattr(estimator, attribute):
         raise NotFittedError(
             f"this {type(estimator).__name__} is not fitted yet; call fit(...) before using it"

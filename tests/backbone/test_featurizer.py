@@ -46,6 +46,15 @@ def test_default_pooling_by_kind(tiny_model_dirs):
     assert Featurizer(load_backbone(str(tiny_model_dirs["bert"]), dtype="float32")).spec.pooling == "mean"
 
 
+def test_a_pooling_read_as_a_string_is_checked_once():
+    from pluralrm.backbone.spec import as_pooling
+
+    assert [as_pooling(name) for name in ("last", "mean", "pooler")] == ["last", "mean", "pooler"]
+    for make in (as_pooling, lambda name: FeatureSpec(pooling=name)):
+        with pytest.raises(ValueError, match="pooling must be one of last, mean, pooler, got 'max'"):
+            make("max")
+
+
 def test_layers_and_poolings_from_one_pass_match_single_runs(tiny_model_dirs, texts):
     backbone = load_backbone(str(tiny_model_dirs["llama"]), dtype="float32")
     specs = [FeatureSpec("last", -1), FeatureSpec("last", 1), FeatureSpec("mean", 2), FeatureSpec("last", 3)]

@@ -137,6 +137,22 @@ def test_reward_judge_margins_go_through_the_one_scoring_path():
     assert judge.describe()["model"] == "len"
 
 
+def test_reward_judge_under_a_profile_records_the_user_in_provenance():
+    from pluralrm.adapt import UserProfile
+    from pluralrm.rewards.decomposed import DecomposedRewardModel
+
+    model = _model([1.0, 0.0])
+    # Heads on the two features: pc1 reads length (larger spread), pc2 reads '!'.
+    model.decomposed = DecomposedRewardModel().fit(np.array([[3.0, 0.1], [-3.0, -0.1], [0.0, 1.0]]))
+    weights = np.linalg.solve(model.decomposed.components_.T, [0.0, 1.0])  # the user likes '!' only
+    profile = UserProfile(user="alice", weights=weights, head_set=model.head_set, method="manual", n_pairs=0)
+    judge = F.RewardJudge(model, user=profile, name="len")
+    pairs = [{"prompt": "Q", "response_a": "hi!!", "response_b": "hello there"}]
+    np.testing.assert_allclose(judge.margins(pairs), [2.0], atol=1e-9)
+    assert judge.describe() == {"judge": "reward", "model": "len", "head": None, "user": "alice"}
+    assert F.RewardJudge(model).describe()["user"] is None
+
+
 def test_confident_by_fraction_or_by_margin():
     margins = np.array([0.1, -3.0, 2.0, 0.5, -0.2])
     assert F.confident(margins, fraction=0.4).tolist() == [False, True, True, False, False]

@@ -17,6 +17,8 @@ from pluralrm.validation import check_is_fitted, check_matrix, check_vector
 class _Adapter:
     """Shared ``decision_function`` / ``score`` for adapters that learn ``weights_`` over heads."""
 
+    weights_: np.ndarray  # set by each subclass's fit
+
     def decision_function(self, S: np.ndarray) -> np.ndarray:
         """The personal reward margin of each pair, ``S @ weights_``."""
         check_is_fitted(self, "weights_")

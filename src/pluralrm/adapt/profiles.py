@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from pluralrm.data.records import Prompt
 from pluralrm.paths import cache_root
 from pluralrm.sqlite_file import SQLiteFile
 
@@ -79,7 +79,7 @@ class UserProfile:
 class Comparison:
     """One labelled pair as a user gave it: ``chosen`` preferred over ``rejected`` for ``prompt``."""
 
-    prompt: Any  # a string or a list of chat messages
+    prompt: Prompt  # a string or a list of chat messages
     chosen: str
     rejected: str
 
@@ -162,14 +162,15 @@ class ProfileStore(SQLiteFile):
             raise ValueError(f"{len(comparisons)} comparisons but diffs of shape {diffs.shape}")
         now = time.time()
         with self._transaction() as connection:
-            ids = [
-                connection.execute(
+            ids: list[int] = []
+            for c, row in zip(comparisons, diffs, strict=True):
+                cursor = connection.execute(
                     "INSERT INTO comparisons (user, features, prompt, chosen, rejected, diff, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (user, features, json.dumps(c.prompt), c.chosen, c.rejected, row.tobytes(), now),
-                ).lastrowid
-                for c, row in zip(comparisons, diffs, strict=True)
-            ]
+                )
+                assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
+                ids.append(cursor.lastrowid)
             D = _diff_matrix(connection, user, features, diffs.shape[1])
             profile = refit(D)
             if profile.user != user:

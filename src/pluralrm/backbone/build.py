@@ -5,7 +5,7 @@ from __future__ import annotations
 from pluralrm.backbone.feature_cache import FeatureCache
 from pluralrm.backbone.featurizer import Featurizer
 from pluralrm.backbone.loading import load_backbone
-from pluralrm.backbone.spec import FeatureSpec, default_spec
+from pluralrm.backbone.spec import FeatureSpec, as_pooling, default_spec
 from pluralrm.config import FEATURIZE, FeaturizeConfig
 
 
@@ -21,7 +21,7 @@ def build_featurizer(
     pooling = config.pooling or default_spec(backbone.kind).pooling
     return Featurizer(
         backbone,
-        spec=FeatureSpec(pooling=pooling, layer=config.layer),  # type: ignore[arg-type]
+        spec=FeatureSpec(pooling=as_pooling(pooling), layer=config.layer),
         max_length=config.max_length,
         batch_size=config.batch_size,
         max_batch_tokens=config.max_batch_tokens,

@@ -10,11 +10,14 @@ produces (a test compares the two).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def tokenize_left_truncated(
-    tokenizer: Any, texts: Sequence[str], max_length: int, *, add_special_tokens: bool
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, *, add_special_tokens: bool
 ) -> list[list[int]]:
     """Token ids of each text, keeping its last ``max_length`` ids (special tokens included)."""
     encoded = tokenizer(list(texts), add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
@@ -25,7 +28,7 @@ def tokenize_left_truncated(
     return [prefix + (ids[-room:] if len(ids) > room else ids) + suffix for ids in encoded]
 
 
-def special_tokens_around(tokenizer: Any) -> tuple[list[int], list[int]]:
+def special_tokens_around(tokenizer: PreTrainedTokenizerBase) -> tuple[list[int], list[int]]:
     """The ids a tokenizer puts before and after one sequence (BERT: ``[CLS]`` / ``[SEP]``).
 
     Read off a probe text encoded with and without special tokens, so any post-processor works.

@@ -7,10 +7,13 @@ models without a template read a plain "User:/Assistant:" rendering.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from pluralrm.data.records import Prompt
 from pluralrm.data.transcripts import Message
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 # Bumped whenever the rendering changes, because cached features depend on it.
 FORMAT_VERSION = "1"
@@ -29,11 +32,23 @@ def render_plain(messages: list[Message]) -> str:
     return "\n".join(f"{_PLAIN_ROLE[m['role']]}: {m['content']}" for m in messages)
 
 
-def uses_chat_template(tokenizer: Any, kind: str) -> bool:
+def uses_chat_template(tokenizer: PreTrainedTokenizerBase, kind: str) -> bool:
     return kind == "causal" and bool(getattr(tokenizer, "chat_template", None))
 
 
-def format_conversation(prompt: Prompt, response: str, tokenizer: Any, kind: str) -> str:
+def chat_template_text(
+    tokenizer: PreTrainedTokenizerBase, messages: list[Message], *, add_generation_prompt: bool = False
+) -> str:
+    """The tokenizer's chat template applied to ``messages``, as text (not token ids)."""
+    text = tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=add_generation_prompt
+    )
+    if not isinstance(text, str):  # transformers' signature covers every tokenize= at once
+        raise TypeError(f"the chat template rendered {type(text).__name__}, not text")
+    return text
+
+
+def format_conversation(prompt: Prompt, response: str, tokenizer: PreTrainedTokenizerBase, kind: str) -> str:
     """The text whose features represent ``response`` to ``prompt``.
 
     Examples
@@ -43,5 +58,5 @@ def format_conversation(prompt: Prompt, response: str, tokenizer: Any, kind: str
     """
     messages = [*prompt_messages(prompt), {"role": "assistant", "content": response}]
     if uses_chat_template(tokenizer, kind):
-        return tokenizer.apply_chat_template(messages, tokenize=False)
+        return chat_template_text(tokenizer, messages)
     return render_plain(messages)

@@ -20,12 +20,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pluralrm.backbone.device import resolve_device, resolve_dtype, torch_dtype
 from pluralrm.backbone.fingerprint import fingerprint_directory, fingerprint_files
 from pluralrm.config import FEATURIZE
 from pluralrm.paths import cache_root
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -80,8 +83,8 @@ class Backbone:
     """
 
     name: str
-    model: Any
-    tokenizer: Any
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     kind: BackboneKind
     fingerprint: str
     device: str = "cpu"
@@ -171,7 +174,7 @@ def smollm2_directory() -> tuple[Path, str]:
     return out_dir, fingerprint
 
 
-def detect_kind(config: Any) -> BackboneKind:
+def detect_kind(config: PreTrainedConfig) -> BackboneKind:
     """Causal LM or encoder, from the config's architectures or model type."""
     architectures = getattr(config, "architectures", None) or []
     if any(a.endswith(("ForCausalLM", "LMHeadModel")) for a in architectures):

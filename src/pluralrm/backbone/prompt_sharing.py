@@ -21,13 +21,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pluralrm.backbone.collate import length_sorted_batches, pad_right
 from pluralrm.backbone.early_exit import decoder_blocks, run_until
 from pluralrm.backbone.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +123,7 @@ def plan_prefix_sharing(
 
 
 def shared_prefix_passes(
-    model: Any,
+    model: PreTrainedModel,
     group: SharedPrefix,
     ids: Sequence[Sequence[int]],
     specs: Sequence[FeatureSpec],

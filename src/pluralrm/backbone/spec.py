@@ -7,7 +7,23 @@ from dataclasses import dataclass
 from typing import Literal
 
 Pooling = Literal["last", "mean", "pooler"]
-POOLINGS = ("last", "mean", "pooler")
+_POOLING_NAMES: dict[str, Pooling] = {"last": "last", "mean": "mean", "pooler": "pooler"}
+POOLINGS = tuple(_POOLING_NAMES)
+
+
+def as_pooling(name: str) -> Pooling:
+    """A setting read as a plain string (config, command line) as a pooling, or a ValueError naming the
+    choices.
+
+    Examples
+    --------
+    >>> as_pooling("mean")
+    'mean'
+    """
+    try:
+        return _POOLING_NAMES[name]
+    except KeyError:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {name!r}") from None
 
 
 @dataclass(frozen=True)
@@ -33,8 +49,7 @@ class FeatureSpec:
     normalize: bool = False
 
     def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        as_pooling(self.pooling)
 
 
 def default_spec(kind: str) -> FeatureSpec:

@@ -19,12 +19,18 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
 from pluralrm.collect.provenance import record_id
-from pluralrm.config import COLLECT
+from pluralrm.config import COLLECT, CollectConfig
+
+if TYPE_CHECKING:
+    from pluralrm.data.records import Prompt
+    from pluralrm.generate.sampling import Generator
+    from pluralrm.rewards.protocols import Profile
+    from pluralrm.rewards.reward_model import RewardModel
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +40,8 @@ Label = Literal["a", "b"]
 class ResponseRule(Protocol):
     """A named rule that says whether one response record must be dropped."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def __call__(self, response: dict[str, Any]) -> bool: ...
 
@@ -175,7 +182,7 @@ class Refusal:
         return _REFUSAL.search(str(response.get("text") or "")[: self.window]) is not None
 
 
-def default_response_rules(config: Any = COLLECT) -> list[ResponseRule]:
+def default_response_rules(config: CollectConfig = COLLECT) -> list[ResponseRule]:
     """The degenerate-response rules in the order the filter stage applies them, less ``config.skip_rules``.
 
     Raises
@@ -290,7 +297,12 @@ class RewardJudge:
     """
 
     def __init__(
-        self, model: Any, *, user: Any = None, head: str | None = None, name: str = "reward"
+        self,
+        model: RewardModel,
+        *,
+        user: Profile | None = None,
+        head: str | None = None,
+        name: str = "reward",
     ) -> None:
         self.model = model
         self.user = user
@@ -298,7 +310,7 @@ class RewardJudge:
         self.name = name
 
     def describe(self) -> dict[str, Any]:
-        user = getattr(self.user, "user_id", None) or getattr(self.user, "name", None)
+        user = self.user.user if self.user is not None else None
         return {"judge": "reward", "model": self.name, "head": self.head, "user": user}
 
     def margins(self, pairs: Sequence[dict[str, Any]]) -> np.ndarray:
@@ -318,7 +330,7 @@ JUDGE_PROMPT = (
 )
 
 
-def render_prompt(prompt: Any) -> str:
+def render_prompt(prompt: Prompt) -> str:
     """A prompt as one string: itself, or a conversation's turns as ``role: content`` lines (what a judge
     and a labeller read; the pairs file's ``prompt`` is always a string)."""
     if isinstance(prompt, str):
@@ -335,7 +347,9 @@ def parse_verdict(text: str) -> Label | None:
     ('b', 'a', None)
     """
     match = re.match(r"\s*(?:response\s*)?\**\s*([AB])\b", text, re.IGNORECASE)
-    return match.group(1).lower() if match else None  # type: ignore[return-value]
+    if match is None:
+        return None
+    return "a" if match.group(1).lower() == "a" else "b"
 
 
 class LMJudge:
@@ -346,7 +360,9 @@ class LMJudge:
     (retries, API key from the environment), greedy, a few tokens.
     """
 
-    def __init__(self, url: str, model: str, *, generator: Any = None, **endpoint_options: Any) -> None:
+    def __init__(
+        self, url: str, model: str, *, generator: Generator | None = None, **endpoint_options: Any
+    ) -> None:
         if generator is None:
             from pluralrm.generate.endpoint import EndpointGenerator
 
@@ -358,7 +374,7 @@ class LMJudge:
     def describe(self) -> dict[str, Any]:
         return {"judge": "lm", "model": self.model, "url": self.url, "prompt": JUDGE_PROMPT}
 
-    def _ask(self, prompt: Any, first: str, second: str) -> Label | None:
+    def _ask(self, prompt: Prompt, first: str, second: str) -> Label | None:
         from pluralrm.generate.sampling import SamplingParams
 
         content = JUDGE_PROMPT.format(prompt=render_prompt(prompt), a=first, b=second)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,11 @@ from pluralrm.collect.provenance import (
 from pluralrm.collect.responses_stage import GeneratorSetting, generate_responses, responses_from_wide
 from pluralrm.config import COLLECT, CollectConfig
 from pluralrm.generate.prompts import prompt_key
+
+if TYPE_CHECKING:
+    from pluralrm.generate.run import ProgressCallback
+    from pluralrm.generate.sampling import Generator
+    from pluralrm.rewards.protocols import FeatureEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +107,8 @@ def run_prompts(
     project: str | Path,
     sources: Sequence[str | Path],
     *,
-    featurizer: Any = None,
-    generator: Any = None,
+    featurizer: FeatureEncoder | None = None,
+    generator: Generator | None = None,
     rewarded: str | Path | None = None,
     limit: int | None = None,
     skip_invalid: bool = False,
@@ -115,7 +120,7 @@ def run_prompts(
     Parameters
     ----------
     sources : files, dataset directories or dataset names (see :func:`~.prompts_stage.load_sources`)
-    featurizer : pluralrm.backbone.Featurizer, optional
+    featurizer : FeatureEncoder (a :class:`pluralrm.backbone.Featurizer`), optional
         Embeds prompts for near-duplicate removal and cluster coverage (both skipped without one).
     generator : pluralrm.generate.Generator, optional
         Writes ``config.expand`` new prompts (self-instruct).
@@ -187,7 +192,7 @@ def run_responses(
     *,
     from_wide: Sequence[str | Path] = (),
     generators: dict | None = None,
-    progress: Callable[[Any], None] | None = None,
+    progress: ProgressCallback | None = None,
     force: bool = False,
 ) -> StageManifest:
     """Stage 2: sample responses for the prompt stage's prompts (and/or import wide files) into
@@ -213,7 +218,11 @@ def run_responses(
     table = _Table()
     responses: list[dict] = []
     for path in [*files, *map(Path, from_wide)]:
-        responses += table.apply(path.name, [], lambda _, path=path: responses_from_wide(path, ids))
+
+        def read(_: list, path: Path = path) -> list:
+            return responses_from_wide(path, ids)
+
+        responses += table.apply(path.name, [], read)
     manifest.outputs = {RESPONSES: write_records(project / RESPONSES, responses)}
     manifest.filters, manifest.status = table.rows, "complete"
     manifest.seconds = round(time.perf_counter() - start, 3)
@@ -274,7 +283,7 @@ def run_filter(
     dropped: list[dict] = []
     for rule in F.default_response_rules(config):
 
-        def step(items: list, rule: Any = rule) -> list:
+        def step(items: list, rule: F.ResponseRule = rule) -> list:
             kept = []
             for r in items:
                 if rule(r):

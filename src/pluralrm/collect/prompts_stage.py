@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,10 +23,15 @@ from pluralrm.config import COLLECT
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.generate.prompts import load_prompts, prompt_key
 
+if TYPE_CHECKING:
+    from pluralrm.data.records import Prompt
+    from pluralrm.generate.sampling import Generator
+    from pluralrm.rewards.protocols import FeatureEncoder
+
 logger = logging.getLogger(__name__)
 
 
-def prompt_text(prompt: Any) -> str:
+def prompt_text(prompt: Prompt) -> str:
     """A prompt as one string (a conversation's turns joined), for embedding and for examples."""
     if isinstance(prompt, str):
         return prompt
@@ -103,7 +108,7 @@ SELF_INSTRUCT = (
 )
 
 
-def _first_request(prompt: Any) -> str:
+def _first_request(prompt: Prompt) -> str:
     """A prompt as one example request: itself, or a conversation's first user turn (one line)."""
     if isinstance(prompt, str):
         text = prompt
@@ -120,7 +125,7 @@ def _clean_request(text: str) -> str:
 
 def expand_self_instruct(
     prompts: Sequence[dict[str, Any]],
-    generator: Any,
+    generator: Generator,
     n_new: int,
     *,
     examples: int = 3,
@@ -177,7 +182,7 @@ def expand_self_instruct(
     return out
 
 
-def embed_prompts(prompts: Sequence[dict[str, Any]], featurizer: Any) -> np.ndarray:
+def embed_prompts(prompts: Sequence[dict[str, Any]], featurizer: FeatureEncoder) -> np.ndarray:
     """Unit-length embeddings ``(n, d)`` of the prompts' texts (cosine similarity = dot product)."""
     H = np.asarray(featurizer.encode([prompt_text(p["prompt"]) for p in prompts]), dtype=np.float64)
     norms = np.linalg.norm(H, axis=1, keepdims=True)

@@ -10,7 +10,7 @@ provenance. Existing wide files (an earlier ``pluralrm generate`` run) can be im
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from pluralrm.config import COLLECT, GENERATE
 from pluralrm.data.errors import DataValidationError
 from pluralrm.data.io import iter_raw_records
 from pluralrm.generate.prompts import PromptRecord, prompt_key
-from pluralrm.generate.run import write_generations
+from pluralrm.generate.run import ProgressCallback, write_generations
 from pluralrm.generate.sampling import Generator, SamplingParams, prompt_seed
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def generate_responses(
     settings: Sequence[GeneratorSetting],
     *,
     generators: Mapping[GeneratorSetting, Generator] | None = None,
-    progress: Callable[[Any], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> list[Path]:
     """Sample every setting's responses for every prompt into ``out_dir/gen-<key>.jsonl`` (resumable).
 

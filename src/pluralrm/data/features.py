@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class PairFeatures:
     def select(self, indices: np.ndarray | list[int]) -> PairFeatures:
         """The pairs at ``indices`` (a train/test split, a subset, a user)."""
         idx = np.asarray(indices, dtype=int)
-        per_pair = {
+        per_pair: dict[str, Any] = {
             name: [getattr(self, name)[i] for i in idx] for name in ("ids", "subsets", "users", "groups")
         }
         return replace(self, chosen=self.chosen[idx], rejected=self.rejected[idx], **per_pair)
@@ -102,7 +103,7 @@ class PairFeatures:
                     f"cannot pool features made differently: {first.source or 'the first set'} has "
                     f"{first.namespace}, {other.source or 'another set'} has {other.namespace}"
                 )
-        per_pair = {
+        per_pair: dict[str, Any] = {
             name: [value for part in parts for value in getattr(part, name)]
             for name in ("ids", "subsets", "users", "groups")
         }

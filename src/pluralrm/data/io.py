@@ -39,7 +39,7 @@ def _format_suffix(path: Path) -> str:
 
 def _open_bytes(path: Path) -> io.BufferedIOBase:
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")
 
 

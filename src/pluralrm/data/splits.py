@@ -16,14 +16,14 @@ def group_split(groups: Sequence[str], fractions: Sequence[float], *, seed: int 
     >>> sorted(np.concatenate([train, test]).tolist())
     [0, 1, 2, 3, 4, 5]
     """
-    fractions = np.asarray(fractions, dtype=float)
-    if (fractions <= 0).any() or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be positive and sum to 1, got {fractions.tolist()}")
+    shares = np.asarray(fractions, dtype=float)
+    if (shares <= 0).any() or not np.isclose(shares.sum(), 1.0):
+        raise ValueError(f"fractions must be positive and sum to 1, got {shares.tolist()}")
     unique = sorted(set(groups))
     if len(unique) < len(fractions):
         raise ValueError(f"{len(unique)} distinct prompts cannot fill {len(fractions)} splits")
     order = np.random.default_rng(seed).permutation(len(unique))
-    bounds = np.round(np.cumsum(fractions) * len(unique)).astype(int)
+    bounds = np.round(np.cumsum(shares) * len(unique)).astype(int)
     part_of_group = {}
     start = 0
     for part, end in enumerate(bounds):

@@ -9,6 +9,7 @@ validation part; accuracy is read on the test part only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -22,8 +23,10 @@ from pluralrm.rewards.math import pair_correctness
 
 def _scores(
     train: PairFeatures, val: PairFeatures, test: PairFeatures, n_components: int
-) -> dict[str, object]:
-    out: dict[str, object] = {}
+) -> tuple[dict[str, np.ndarray], str]:
+    """Each method's per-pair correctness on ``test``, and the heads picked (``"centred/uncentred"``)."""
+    out: dict[str, np.ndarray] = {}
+    picked: list[str] = []
     for center in (True, False):
         model = fit_reward_model(train, val, n_components=n_components, center=center)
         margins = model.head_scores(test.differences)
@@ -32,9 +35,9 @@ def _scores(
         name, _ = best_head(model, val.differences)
         key = "centred" if center else "uncentred"
         out[f"best_pc_{key}"] = pair_correctness(margins[name])
-        out[f"best_pc_{key}_name"] = name
+        picked.append(name)
         out[f"pc1_{key}"] = pair_correctness(margins["pc1"])
-    return out
+    return out, "/".join(picked)
 
 
 METHODS = ("general", "best_pc_centred", "best_pc_uncentred", "pc1_centred", "pc1_uncentred")
@@ -46,7 +49,7 @@ def within_set(
     seeds: Sequence[int] = (0, 1, 2, 3, 4),
     n_components: int = 32,
     fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
-) -> dict[str, dict]:
+) -> dict[str, Any]:
     """Mean test accuracy over seeded train/val/test splits, per method, with the spread across seeds.
 
     Returns ``{method: {"mean", "std", "ci_low", "ci_high", "n_test"}}``; the interval is a bootstrap over
@@ -56,11 +59,12 @@ def within_set(
     picked: list[str] = []
     for seed in seeds:
         train_idx, val_idx, test_idx = group_split(features.groups, list(fractions), seed=seed)
-        result = _scores(*(features.select(i) for i in (train_idx, val_idx, test_idx)), n_components)
+        train, val, test = (features.select(i) for i in (train_idx, val_idx, test_idx))
+        result, heads = _scores(train, val, test, n_components)
         for method in METHODS:
-            per_seed[method].append(result[method])  # type: ignore[arg-type]
-        picked.append(f"{result['best_pc_centred_name']}/{result['best_pc_uncentred_name']}")
-    return _summarize(per_seed) | {"picked_heads": picked}  # type: ignore[return-value]
+            per_seed[method].append(result[method])
+        picked.append(heads)
+    return _summarize(per_seed) | {"picked_heads": picked}
 
 
 def cross_set(
@@ -70,17 +74,15 @@ def cross_set(
     n_components: int = 32,
     seed: int = 0,
     fractions: tuple[float, float] = (0.8, 0.2),
-) -> dict[str, dict]:
+) -> dict[str, Any]:
     """Fit on one set (its own validation split picks the head), test on all pairs of another set."""
     train_idx, val_idx = group_split(train_set.groups, list(fractions), seed=seed)
-    result = _scores(train_set.select(train_idx), train_set.select(val_idx), test_set, n_components)
-    return _summarize({m: [result[m]] for m in METHODS}) | {  # type: ignore[return-value]
-        "picked_heads": [f"{result['best_pc_centred_name']}/{result['best_pc_uncentred_name']}"]
-    }
+    result, heads = _scores(train_set.select(train_idx), train_set.select(val_idx), test_set, n_components)
+    return _summarize({m: [result[m]] for m in METHODS}) | {"picked_heads": [heads]}
 
 
-def _summarize(per_seed: dict[str, list[np.ndarray]]) -> dict[str, dict]:
-    summary = {}
+def _summarize(per_seed: dict[str, list[np.ndarray]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
     for method, runs in per_seed.items():
         means = [float(r.mean()) for r in runs]
         low, high = bootstrap_interval(np.concatenate(runs))

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.config import GENERATE
 from pluralrm.data.transcripts import Message
-from pluralrm.generate.sampling import Completion, SamplingParams
+from pluralrm.generate.sampling import Completion, Finish, SamplingParams
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ class EndpointError(RuntimeError):
     """The server refused a request (4xx) or kept failing after every retry."""
 
 
-def _server_message(response: Any) -> str:
+def _server_message(response: httpx.Response) -> str:
     """The error text a server put in its body (OpenAI ``error.message``, FastAPI ``detail``, or raw)."""
     try:
         body = response.json()
@@ -43,7 +46,7 @@ def _server_message(response: Any) -> str:
     return str(body)[:500]
 
 
-def _finish(reason: Any) -> str:
+def _finish(reason: Any) -> Finish:
     # OpenAI and vLLM say "length"; TGI and llama.cpp use "length" too, and several names for a stop.
     return "length" if reason == "length" else "stop"
 

@@ -9,31 +9,34 @@ its neighbours, and a resumed run could not reproduce the uninterrupted one.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.backbone.device import resolve_device, resolve_dtype, torch_dtype
-from pluralrm.backbone.formatting import render_plain
+from pluralrm.backbone.formatting import chat_template_text, render_plain
 from pluralrm.backbone.loading import BackboneNotFoundError, resolve_backbone
 from pluralrm.config import GENERATE
 from pluralrm.data.transcripts import Message
-from pluralrm.generate.sampling import Completion, SamplingParams
+from pluralrm.generate.sampling import Completion, Finish, SamplingParams
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
 
-def render_for_generation(messages: list[Message], tokenizer: Any) -> tuple[str, bool]:
+def render_for_generation(messages: list[Message], tokenizer: PreTrainedTokenizerBase) -> tuple[str, bool]:
     """The prompt text that makes the model speak as the assistant, and whether it holds special tokens.
 
     The chat template's own generation prompt (``add_generation_prompt=True``) when the tokenizer has a
     template, else the plain "User:/Assistant:" rendering the featurizer uses, ending in "Assistant:".
     """
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return text, True
+        return chat_template_text(tokenizer, messages, add_generation_prompt=True), True
     return render_plain(messages) + "\nAssistant:", False
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
     ids = model.generation_config.eos_token_id
     ids = set(ids if isinstance(ids, list) else [ids] if ids is not None else [])
     if tokenizer.eos_token_id is not None:
@@ -86,7 +89,7 @@ class LocalGenerator:
         self.tokenizer.padding_side = "left"  # generation continues from the right end of every row
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self.lm.to(self.device)
+        self.lm.to(self.device)  # type: ignore[arg-type]  # transformers types `to` through a decorator
         self.lm.eval()
         self.eos_ids = _eos_ids(self.lm, self.tokenizer)
 
@@ -101,7 +104,7 @@ class LocalGenerator:
             "batch_size": self.batch_size,
         }
 
-    def _generation_config(self, params: SamplingParams, n: int) -> Any:
+    def _generation_config(self, params: SamplingParams, n: int) -> GenerationConfig:
         from transformers import GenerationConfig
 
         sampling = (
@@ -131,19 +134,21 @@ class LocalGenerator:
             size = min(self.batch_size, n_greedy - start)
             torch.manual_seed(seed + chunk)
             with torch.inference_mode():
-                output = self.lm.generate(**encoded, generation_config=self._generation_config(params, size))
+                output = self.lm.generate(  # type: ignore[misc]  # transformers' Auto* return type lacks it
+                    **encoded, generation_config=self._generation_config(params, size)
+                )
             completions.extend(self._decode(output[:, prompt_length:], params.max_new_tokens))
         if n_greedy < params.n:
             completions = completions * params.n
         return completions
 
-    def _decode(self, generated: Any, max_new_tokens: int) -> list[Completion]:
+    def _decode(self, generated: torch.Tensor, max_new_tokens: int) -> list[Completion]:
         """Cut each row at its first end-of-sequence token; a row without one was cut by the limit."""
         out = []
         for row in generated.tolist():
             end = next((i for i, token in enumerate(row) if token in self.eos_ids), None)
             tokens = row if end is None else row[:end]
-            finish = "length" if end is None and len(row) >= max_new_tokens else "stop"
-            text = self.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            finish: Finish = "length" if end is None and len(row) >= max_new_tokens else "stop"
+            text = str(self.tokenizer.decode(tokens, skip_special_tokens=True)).strip()  # one row: a str
             out.append(Completion(text=text, finish=finish, model=self.model, tokens=len(tokens)))
         return out

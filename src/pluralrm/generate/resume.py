@@ -72,7 +72,7 @@ def read_done(out: Path, generation: dict, prompts: Sequence[PromptRecord]) -> t
                 f"{manifest_path(out).name} (or choose another --out) to start over"
             )
         prompt_id = str(record["id"])
-        if prompt_id in current and current[prompt_id] != prompt_key(record.get("prompt")):
+        if prompt_id in current and current[prompt_id] != prompt_key(record.get("prompt", "")):
             raise DataValidationError(
                 location,
                 f"id {prompt_id!r} was answered for another prompt than the prompts file now gives it; "

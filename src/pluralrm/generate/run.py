@@ -11,12 +11,13 @@ what was run, by which version, how far it got and how long it took. The file re
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def wide_record(prompt: PromptRecord, completions: Sequence[Completion], generat
 
 def _completions(
     prompts: Sequence[PromptRecord], generator: Generator, params: SamplingParams, concurrency: int
-) -> Iterator[tuple[PromptRecord, list[Completion]]]:
+) -> collections.abc.Generator[tuple[PromptRecord, list[Completion]], None, None]:
     """Each prompt's completions in input order; up to ``concurrency`` prompts in flight.
 
     Results are yielded in input order (at most ``2 * concurrency`` wait their turn), so the file's

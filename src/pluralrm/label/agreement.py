@@ -25,10 +25,16 @@ DECISIVE = ("a", "b")
 
 
 class LabelLike(Protocol):
-    labeller: str
-    pair_id: str
-    choice: str
-    seconds: float | None
+    """What agreement needs of a label (read-only, so frozen dataclasses such as the store's fit)."""
+
+    @property
+    def labeller(self) -> str: ...
+    @property
+    def pair_id(self) -> str: ...
+    @property
+    def choice(self) -> str: ...
+    @property
+    def seconds(self) -> float | None: ...
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import secrets
+from collections import Counter
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from typing import Literal
@@ -184,6 +185,7 @@ def label_router(store: LabelStore, config: LabelConfig = LABEL, *, prefix: str 
         rows = []
         for label in store.labels(who.labeller):
             shown = store.shown(who.labeller, label.pair_id)
+            assert shown is not None  # a label is a row of the labeller's shown pairs
             rows.append(
                 {
                     "pair_id": label.pair_id,
@@ -277,10 +279,12 @@ def label_router(store: LabelStore, config: LabelConfig = LABEL, *, prefix: str 
         form = _form(await body(request))
         check_csrf(request, who, form.get("csrf", [None])[0])
         try:
-            posted = LabelIn(
-                pair_id=form.get("pair_id", [""])[0],
-                choice=form.get("choice", [""])[0],
-                tags=form.get("tags", []),
+            posted = LabelIn.model_validate(
+                {
+                    "pair_id": form.get("pair_id", [""])[0],
+                    "choice": form.get("choice", [""])[0],
+                    "tags": form.get("tags", []),
+                }
             )
         except ValidationError:
             raise HTTPException(422, "a label needs pair_id and choice (1, 2, tie or skip)") from None
@@ -331,7 +335,7 @@ def project_stats(store: LabelStore) -> dict:
         "pairs_labelled": len(labelled),
         "labels": sum(sum(c.values()) for c in counts.values()),
         "per_labeller": [
-            {"labeller": n, **{c: counts.get(n, {}).get(c, 0) for c in (*agreement.JUDGMENTS, "skip")}}
+            {"labeller": n, **{c: counts.get(n, Counter()).get(c, 0) for c in (*agreement.JUDGMENTS, "skip")}}
             for n in names
         ],
         "kappa": [

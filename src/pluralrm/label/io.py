@@ -83,6 +83,7 @@ def export_rows(store: LabelStore, *, per_labeller: bool = False) -> list[dict[s
     """
     pairs = {pair.pair_id: pair for pair in store.pairs()}
     labels = store.labels()
+    decided: list[tuple[str, str | None, dict[str, Any]]]
     if per_labeller:
         decided = [(label.pair_id, label.choice, {"user": label.labeller}) for label in labels]
     else:

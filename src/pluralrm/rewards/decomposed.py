@@ -64,6 +64,18 @@ class DecomposedRewardModel:
            [0., 1., 0., 0.]])
     """
 
+    # Learned state, set by fit / from_arrays / with_components (declared for the type checker only:
+    # an unfitted model has none of these attributes, which is what check_is_fitted looks for).
+    components_: np.ndarray
+    explained_variance_: np.ndarray
+    explained_variance_ratio_: np.ndarray
+    mean_: np.ndarray
+    head_scale_: np.ndarray
+    n_samples_seen_: int
+    n_features_in_: int
+    _sum: np.ndarray  # running Σ D and Σ DᵀD while fitting
+    _outer: np.ndarray
+
     def __init__(
         self,
         *,

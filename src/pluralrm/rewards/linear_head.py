@@ -122,4 +122,5 @@ def fit_general_head(
         scores[alpha] = head.score(D_val)
         if best is None or scores[alpha] > scores[best.alpha]:
             best = head
-    return best, scores  # type: ignore[return-value]
+    assert best is not None  # alphas is not empty
+    return best, scores

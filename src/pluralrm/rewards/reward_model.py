@@ -18,7 +18,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +27,15 @@ from pluralrm.config import FEATURIZE
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.errors import RewardModelLoadError
 from pluralrm.rewards.linear_head import LinearRewardHead
+from pluralrm.rewards.protocols import Profile
 from pluralrm.validation import check_matrix
+
+if TYPE_CHECKING:
+    from pluralrm.backbone.feature_cache import FeatureCache
+    from pluralrm.backbone.featurizer import Featurizer
+    from pluralrm.backbone.loading import Backbone
+    from pluralrm.data.features import PairFeatures
+    from pluralrm.data.records import Prompt
 
 CONFIG_FILE = "config.json"
 HEADS_FILE = "heads.safetensors"
@@ -45,16 +53,6 @@ _V1_ARRAYS = {
 
 class IncompatibleBackboneError(ValueError):
     """A reward model used with features from a different backbone, pooling, layer or dtype."""
-
-
-class Profile(Protocol):
-    """What the scoring path needs of a user profile (:class:`pluralrm.adapt.UserProfile`)."""
-
-    user: str
-    weights: np.ndarray
-    head_set: str
-
-    def check_head_set(self, head_set: str) -> None: ...
 
 
 def data_fingerprint(D: np.ndarray) -> str:
@@ -110,7 +108,7 @@ class RewardModel:
     general: LinearRewardHead | None = None
     decomposed: DecomposedRewardModel | None = None
     metadata: dict = field(default_factory=dict)
-    _featurizer: Any = field(default=None, repr=False, compare=False)
+    _featurizer: Featurizer | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     # --- what the model holds -----------------------------------------------------------------------
@@ -158,8 +156,7 @@ class RewardModel:
             pca = self.require_heads("personalize")
             user.check_head_set(pca.fingerprint())
             vector = pca.components_.T @ np.asarray(user.weights, dtype=np.float64)
-            full = getattr(user, "full", None)
-            return vector if full is None else vector + np.asarray(full, dtype=np.float64)
+            return vector if user.full is None else vector + np.asarray(user.full, dtype=np.float64)
         head = head or "general"
         if head == "general":
             if self.general is None:
@@ -173,7 +170,7 @@ class RewardModel:
 
     def rewards(
         self,
-        inputs: np.ndarray | Sequence[tuple[Any, str]],
+        inputs: np.ndarray | Sequence[tuple[Prompt, str]],
         *,
         user: Profile | None = None,
         head: str | None = None,
@@ -196,7 +193,9 @@ class RewardModel:
         w = self.reward_vector(user=user, head=head)
         return self._features(inputs) @ w
 
-    def margins(self, pairs: Any, *, user: Profile | None = None, head: str | None = None) -> np.ndarray:
+    def margins(
+        self, pairs: PairFeatures, *, user: Profile | None = None, head: str | None = None
+    ) -> np.ndarray:
         """``r(chosen) − r(rejected)`` of featurized pairs (:class:`PairFeatures`), after checking that
         they were made the way this model's features were.
 
@@ -207,7 +206,7 @@ class RewardModel:
             pairs.rejected, user=user, head=head
         )
 
-    def head_scores(self, inputs: np.ndarray | Sequence[tuple[Any, str]]) -> dict[str, np.ndarray]:
+    def head_scores(self, inputs: np.ndarray | Sequence[tuple[Prompt, str]]) -> dict[str, np.ndarray]:
         """Rewards of the inputs under the general head and every PCA head, by head name."""
         H = self._features(inputs)
         names = self.head_names
@@ -217,7 +216,7 @@ class RewardModel:
 
     def rank(
         self,
-        prompt: Any,
+        prompt: Prompt,
         responses: Sequence[str],
         *,
         user: Profile | None = None,
@@ -231,7 +230,7 @@ class RewardModel:
         order = np.argsort(-scores, kind="stable")[: k if k is not None else len(responses)]
         return [RankedResponse(int(i), responses[i], float(scores[i])) for i in order]
 
-    def _features(self, inputs: np.ndarray | Sequence[tuple[Any, str]]) -> np.ndarray:
+    def _features(self, inputs: np.ndarray | Sequence[tuple[Prompt, str]]) -> np.ndarray:
         if isinstance(inputs, np.ndarray):
             return check_matrix(inputs, "features", n_features=self.n_features)
         items = list(inputs)
@@ -243,7 +242,13 @@ class RewardModel:
 
     # --- texts → features ---------------------------------------------------------------------------
 
-    def featurizer(self, *, device: str = FEATURIZE.device, cache: Any = None, backbone: Any = None) -> Any:
+    def featurizer(
+        self,
+        *,
+        device: str = FEATURIZE.device,
+        cache: FeatureCache | None = None,
+        backbone: Backbone | None = None,
+    ) -> Featurizer:
         """The featurizer these heads read, built once (loads the backbone by name; torch from here).
 
         The dtype is the one the heads were fitted on (``namespace["dtype"]``), whatever the machine

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 
 from pluralrm.config import SELECT
-from pluralrm.rewards.reward_model import Profile, RewardModel
+from pluralrm.rewards.protocols import ConversationEncoder, Profile
+from pluralrm.rewards.reward_model import RewardModel
 
 
 def featurize_ranked(
     records: Sequence[dict],
-    featurizer: Any,
+    featurizer: ConversationEncoder,
     *,
     chunk_prompts: int = SELECT.chunk_prompts,
     progress: Callable[[int], None] | None = None,
@@ -29,7 +30,7 @@ def featurize_ranked(
     Parameters
     ----------
     records : sequence of ranked-responses records (``prompt``, ``responses``)
-    featurizer : pluralrm.backbone.Featurizer
+    featurizer : ConversationEncoder (a :class:`pluralrm.backbone.Featurizer`)
         To score with a reward model, its own: ``model.featurizer()`` (backbone, pooling, layer and dtype
         the heads were fitted on).
     chunk_prompts : int

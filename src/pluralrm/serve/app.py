@@ -13,11 +13,12 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import pluralrm
 import pluralrm.serve.scoring as scoring
@@ -30,6 +31,9 @@ from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBat
 from pluralrm.serve.metrics import ServerMetrics
 from pluralrm.serve.state import ServerState
 
+if TYPE_CHECKING:
+    from pluralrm.backbone.featurizer import Featurizer
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,7 +45,7 @@ def create_app(
     require_token: bool | None = None,
     admin_token: str | None = None,
     device: str = FEATURIZE.device,
-    featurizer: Any = None,
+    featurizer: Featurizer | None = None,
 ) -> FastAPI:
     """A reward server for ``model`` (a :class:`RewardModel` or its directory).
 
@@ -162,20 +166,20 @@ class _Guard:
     """ASGI middleware: refuse bodies over the limit (413) before any route reads them, and record each
     request's route, status and latency."""
 
-    def __init__(self, app: Any, *, max_body_bytes: int, metrics: ServerMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: ServerMetrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
 
-    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         status_code = 500
-        too_large = _too_large_message(self.max_body_bytes)
+        too_large = _too_large_response(self.max_body_bytes)
 
-        async def send_and_record(message: dict) -> None:
+        async def send_and_record(message: Message) -> None:
             nonlocal status_code
             if message["type"] == "http.response.start":
                 status_code = message["status"]
@@ -184,11 +188,11 @@ class _Guard:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
             if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await too_large(send_and_record)
+                await too_large(scope, receive, send_and_record)
             else:
                 body, over = await _read_body(receive, self.max_body_bytes)
                 if over:
-                    await too_large(send_and_record)
+                    await too_large(scope, receive, send_and_record)
                 else:
                     await self.app(scope, _replay(body, receive), send_and_record)
         finally:
@@ -197,18 +201,15 @@ class _Guard:
             self.metrics.observe_request(path, status_code, time.perf_counter() - start)
 
 
-def _too_large_message(limit: int):
-    async def respond(send: Any) -> None:
-        response = JSONResponse(
-            {"detail": f"request body over the server's limit of {limit:,} bytes"},
-            status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-        )
-        await response({"type": "http"}, None, send)
-
-    return respond
+def _too_large_response(limit: int) -> JSONResponse:
+    """The 413 answer (a response is itself an ASGI app: called with the request's scope and channels)."""
+    return JSONResponse(
+        {"detail": f"request body over the server's limit of {limit:,} bytes"},
+        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
+    )
 
 
-async def _read_body(receive: Any, limit: int) -> tuple[bytes, bool]:
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The whole request body, or (b"", True) as soon as it passes ``limit`` bytes."""
     chunks, size = [], 0
     while True:
@@ -225,10 +226,10 @@ async def _read_body(receive: Any, limit: int) -> tuple[bytes, bool]:
     return b"".join(chunks), False
 
 
-def _replay(body: bytes, receive: Any):
+def _replay(body: bytes, receive: Receive) -> Receive:
     sent = False
 
-    async def replay() -> dict:
+    async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True

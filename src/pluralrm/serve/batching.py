@@ -149,7 +149,8 @@ class MicroBatcher:
 
     def _take(self) -> list[_Job]:
         """The jobs of the next batch: queued jobs in arrival order, up to ``max_batch_texts`` texts."""
-        jobs, count = [], 0
+        jobs: list[_Job] = []
+        count = 0
         while self._pending and (not jobs or count + len(self._pending[0].texts) <= self.max_batch_texts):
             job = self._pending.pop(0)
             jobs.append(job)

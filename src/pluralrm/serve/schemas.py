@@ -21,9 +21,9 @@ class Message(BaseModel):
 Prompt = str | list[Message]
 
 
-def plain_prompt(prompt: Prompt) -> Any:
+def plain_prompt(prompt: Prompt) -> str | list[dict[str, str]]:
     """A prompt as the scoring path takes it: a string, or a list of role/content dicts."""
-    return prompt if isinstance(prompt, str) else [m.model_dump() for m in prompt]
+    return prompt if isinstance(prompt, str) else [{"role": m.role, "content": m.content} for m in prompt]
 
 
 class Pair(BaseModel):

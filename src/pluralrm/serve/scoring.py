@@ -59,6 +59,7 @@ async def score(
         field = "responses"
     state.check_texts(field, responses)
     state.check_texts("prompt", [prompt] if isinstance(prompt, str) else [m["content"] for m in prompt])
+    assert state.featurizer is not None  # set at startup
     texts = [state.featurizer.format(prompt, r) for r in responses]
     H, rewards = await _rewards(state, texts, user=body.user, head=body.head)
     name = f"user:{body.user}" if body.user is not None else (body.head or "general")

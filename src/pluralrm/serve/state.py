@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
@@ -16,6 +16,9 @@ from pluralrm.rewards.reward_model import RewardModel, comparable_namespace
 from pluralrm.serve.auth import Principal, TokenStore
 from pluralrm.serve.batching import FeatureService
 from pluralrm.serve.metrics import ServerMetrics
+
+if TYPE_CHECKING:
+    from pluralrm.backbone.featurizer import Featurizer
 
 
 def namespace_key(namespace: dict) -> str:
@@ -32,7 +35,7 @@ class ServerState:
     config: ServeConfig
     require_token: bool
     metrics: ServerMetrics
-    featurizer: Any = None  # set at startup, when the backbone is loaded
+    featurizer: Featurizer | None = None  # set at startup, when the backbone is loaded
     service: FeatureService | None = None
 
     def check_texts(self, field: str, texts: Sequence[str]) -> None:

@@ -115,7 +115,7 @@ async def add_comparisons(
                 f"pairs[{i}]: chosen and rejected are the same text, which carries no preference",
             )
     state.check_texts("pairs", [t for c in comparisons for t in (c.chosen, c.rejected)])
-    assert state.service is not None
+    assert state.service is not None and state.featurizer is not None  # both set at startup
     fmt = state.featurizer.format
     H = await state.service.features(
         [fmt(c.prompt, c.chosen) for c in comparisons] + [fmt(c.prompt, c.rejected) for c in comparisons]

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.atomic import write_json
 from pluralrm.config import FINETUNE, FinetuneConfig
@@ -41,6 +41,9 @@ from pluralrm.training.runs import (
     training_versions,
 )
 from pluralrm.training.sft_data import load_sft_examples
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
 
 logger = logging.getLogger(__name__)
 
@@ -136,12 +139,12 @@ def _sft_args(config: FinetuneConfig, checkpoints: Path, device: str):
 
 def _make_trainer(
     examples: list[dict],
-    source: Any,
+    source: str | Path,
     revision: str | None,
     config: FinetuneConfig,
     checkpoints: Path,
     device: str,
-    callback: Any,
+    callback: TrainerCallback,
 ):
     """TRL's ``SFTTrainer`` on a fp32 copy of the base model with a fresh LoRA adapter (seeded by TRL)."""
     import datasets

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import TrainerCallback
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
 
 
 class RichTrainingProgress(TrainerCallback):
@@ -14,17 +18,21 @@ class RichTrainingProgress(TrainerCallback):
     diverges or stops learning is visible while it runs, not after.
     """
 
-    def __init__(self, console: Any = None, description: str = "training") -> None:
+    def __init__(self, console: Console | None = None, description: str = "training") -> None:
         self.console = console
         self.description = description
-        self._progress: Any = None
-        self._task: Any = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._loss = float("nan")
         self._accuracy: float | None = None
 
     def _text(self) -> str:
         accuracy = "–" if self._accuracy is None else f"{self._accuracy:.3f}"
         return f"{self.description}  loss {self._loss:.4f}  val acc {accuracy}"
+
+    def _update(self, **fields: Any) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=self._text(), **fields)
 
     def on_train_begin(self, args, state, control, **kwargs):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -41,8 +49,7 @@ class RichTrainingProgress(TrainerCallback):
         self._task = self._progress.add_task(self._text(), total=state.max_steps, completed=state.global_step)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self._progress is not None:
-            self._progress.update(self._task, completed=state.global_step, description=self._text())
+        self._update(completed=state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
@@ -50,12 +57,10 @@ class RichTrainingProgress(TrainerCallback):
             self._loss = float(logs["loss"])
         if "eval_accuracy" in logs:
             self._accuracy = float(logs["eval_accuracy"])
-        if self._progress is not None:
-            self._progress.update(self._task, description=self._text())
+        self._update()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self._progress is not None:
-            self._progress.update(self._task, completed=state.global_step, description=self._text())
+        self._update(completed=state.global_step)
         self.stop()
 
     def stop(self) -> None:

@@ -83,10 +83,10 @@ def load_sft_examples(source: str | Path | Iterable[dict]) -> tuple[list[dict], 
         name = str(path)
     else:
         records = list(source)
-        digest = hashlib.sha256()
+        hasher = hashlib.sha256()
         for record in records:
-            digest.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n")
-        digest = digest.hexdigest()
+            hasher.update(json.dumps(record, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+        digest = hasher.hexdigest()
         raw = [(RecordLocation("records", row=i), record) for i, record in enumerate(records)]
         name = f"{len(records)} records in memory"
     examples = [sft_example(record, location) for location, record in raw]

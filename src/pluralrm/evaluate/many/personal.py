@@ -60,7 +60,7 @@ def draw_labelled_pairs(
     """``k`` pair differences ``h(chosen) − h(rejected)``: a random prompt, two responses with different
     true rewards, the higher one chosen (a user who labels without noise)."""
     candidates = [p for p, r in enumerate(true) if np.ptp(r) > 0]
-    rows = []
+    rows: list[np.ndarray] = []
     while len(rows) < k:
         p = candidates[rng.integers(len(candidates))]
         i, j = rng.choice(len(true[p]), size=2, replace=False)

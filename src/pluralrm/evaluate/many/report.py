@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -27,6 +27,13 @@ from pluralrm.evaluate.many.rewardbench import FIELDS, ScoreFn, rewardbench_accu
 from pluralrm.evaluate.tables import write_csv
 
 logger = logging.getLogger(__name__)
+
+
+class Bootstrap(TypedDict):
+    """The resampling settings every interval of one analysis shares."""
+
+    n_resamples: int
+    seed: int
 
 
 # Names of the best-of-n curves in the tables, the figure and the summary.
@@ -73,14 +80,14 @@ def match_records(
         )
     matched = []
     for i, record in enumerate(records):
-        j = by_id.get(record["id"]) if how == "id" else i
-        if j is None:
+        found = by_id.get(record["id"]) if how == "id" else i
+        if found is None:
             raise DataValidationError(
                 RecordLocation(other_source),
                 f"no record with id {record['id']!r} (record {i} of {source})",
                 "id",
             )
-        other, where = others[j], RecordLocation(other_source, row=j)
+        other, where = others[found], RecordLocation(other_source, row=found)
         if other["prompt"] != record["prompt"]:
             raise DataValidationError(where, f"prompt differs from record {i} of {source}", "prompt")
         if len(other["responses"]) != len(record["responses"]):
@@ -140,7 +147,7 @@ def analyze_ranked(
     """
     require_rewards(records, source)
     out = Path(out)
-    boot = {"n_resamples": config.n_resamples, "seed": config.seed}
+    boot: Bootstrap = {"n_resamples": config.n_resamples, "seed": config.seed}
     rewards = [np.asarray(r["rewards"], dtype=np.float64) for r in records]
     ns = list(config.ns) if config.ns else default_ns(max(r.size for r in rewards))
     summary: dict[str, Any] = {

@@ -16,19 +16,24 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pluralrm.backbone.collate import special_tokens_around, tokenize_left_truncated
 from pluralrm.backbone.formatting import (
+    chat_template_text,
     format_conversation,
     prompt_messages,
     render_plain,
     uses_chat_template,
 )
 from pluralrm.data.features import prompt_group
+from pluralrm.data.records import Prompt
 from pluralrm.data.splits import group_split
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def pairs_digest(pairs: Sequence[dict]) -> str:
@@ -72,17 +77,22 @@ def enrich(pairs: Sequence[dict], general: Sequence[dict], ratio: float, seed: i
     return [*pairs, *(general[int(i)] for i in picks)]
 
 
-def _prompt_prefix(prompt: Any, tokenizer: Any, kind: str) -> str:
+def _prompt_prefix(prompt: Prompt, tokenizer: PreTrainedTokenizerBase, kind: str) -> str:
     """The text before the response in :func:`format_conversation`'s rendering."""
     messages = prompt_messages(prompt)
     if uses_chat_template(tokenizer, kind):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return chat_template_text(tokenizer, messages, add_generation_prompt=True)
     # "…\nAssistant:" without the trailing space: BPE tokenizers glue that space to the response's first word.
     return render_plain([*messages, {"role": "assistant", "content": ""}]).rstrip()
 
 
 def tokenize_pairs(
-    pairs: Sequence[dict], tokenizer: Any, kind: str, max_length: int, *, with_response_start: bool = False
+    pairs: Sequence[dict],
+    tokenizer: PreTrainedTokenizerBase,
+    kind: str,
+    max_length: int,
+    *,
+    with_response_start: bool = False,
 ) -> list[dict]:
     """TRL pre-tokenized preference examples: ``chosen_ids``, ``rejected_ids``, ``length`` (what
     length-grouped batching sorts by) and, for imitation, ``response_start``.
@@ -117,7 +127,12 @@ def tokenize_pairs(
 
 
 def _response_starts(
-    pairs: Sequence[dict], texts: list[str], tokenizer: Any, kind: str, max_length: int, add_special: bool
+    pairs: Sequence[dict],
+    texts: list[str],
+    tokenizer: PreTrainedTokenizerBase,
+    kind: str,
+    max_length: int,
+    add_special: bool,
 ) -> list[int]:
     """Index of each chosen response's first token inside its left-truncated ids.
 

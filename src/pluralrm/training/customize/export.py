@@ -13,14 +13,19 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.atomic import write_json
 from pluralrm.rewards.sequence_classifier import FORMAT, METADATA_FILE
 from pluralrm.training.runs import replace_dir
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
-def scoring_pooling(model: Any, kind: str) -> str:
+    from pluralrm.backbone.spec import Pooling
+
+
+def scoring_pooling(model: Any, kind: str) -> Pooling:
     """Which featurizer pooling reproduces the vector this ``ForSequenceClassification`` head reads.
 
     Causal LMs score the last real token's final hidden state (``"last"``); BERT-style encoders score
@@ -43,11 +48,11 @@ def scoring_pooling(model: Any, kind: str) -> str:
 
 def save_reward_model(
     write_model: Callable[[Path], None],
-    tokenizer: Any,
+    tokenizer: PreTrainedTokenizerBase,
     out_dir: Path,
     metadata: dict,
     *,
-    pooling: str,
+    pooling: Pooling,
     max_length: int,
     main_process: bool = True,
 ) -> dict:
@@ -69,7 +74,7 @@ def save_reward_model(
     try:
         tokenizer.save_pretrained(build)
         backbone = load_backbone(str(build), device="cpu", dtype="float32")
-        spec = FeatureSpec(pooling=pooling, layer=-1)  # type: ignore[arg-type]
+        spec = FeatureSpec(pooling=pooling, layer=-1)
         featurizer = Featurizer(backbone, spec=spec, max_length=max_length, cache=None)
         metadata = {
             "format": FORMAT,

@@ -40,7 +40,7 @@ def _pooled(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def pair_differences(
-    model: Any,
+    model: torch.nn.Module,
     examples: Sequence[dict],
     pad_token_id: int,
     *,
@@ -76,7 +76,7 @@ def pair_differences(
 
 
 def initialize_head_by_probe(
-    model: Any,
+    model: torch.nn.Module,
     train: Sequence[dict],
     validation: Sequence[dict],
     pad_token_id: int,
@@ -91,22 +91,26 @@ def initialize_head_by_probe(
     ``decompose``'s default. The head's bias, where it has one, is set to 0 (it cancels in every pair).
     Returns what is recorded in the model's metadata: the penalty and the probe's accuracies.
     """
-    kwargs = {"batch_size": batch_size, "device": device, "dtype": dtype}
-    D_train = pair_differences(model, train, pad_token_id, **kwargs)
+
+    def differences(examples: Sequence[dict]) -> np.ndarray:
+        return pair_differences(
+            model, examples, pad_token_id, batch_size=batch_size, device=device, dtype=dtype
+        )
+
+    D_train = differences(train)
     if validation:
-        D_val = pair_differences(model, validation, pad_token_id, **kwargs)
+        D_val = differences(validation)
         head, by_alpha = fit_general_head(D_train, D_val)
         validation_accuracy: float | None = by_alpha[head.alpha]
     else:
         head = LinearRewardHead(alpha=DECOMPOSE.alpha).fit(D_train)
         validation_accuracy = None
     module = reward_head(model)
+    weight = module.get_parameter("weight")  # typed, unlike module.weight (Tensor | Module to torch)
     with torch.no_grad():
-        module.weight.copy_(
-            torch.as_tensor(head.coef_, dtype=module.weight.dtype).reshape(module.weight.shape)
-        )
+        weight.copy_(torch.as_tensor(head.coef_, dtype=weight.dtype).reshape(weight.shape))
         if getattr(module, "bias", None) is not None:
-            module.bias.zero_()
+            module.get_parameter("bias").zero_()
     record = {
         "kind": "probe",
         "alpha": head.alpha,

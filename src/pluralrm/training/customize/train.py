@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pluralrm.atomic import write_json
 from pluralrm.config import CUSTOMIZE, CustomizeConfig
@@ -35,6 +35,9 @@ from pluralrm.training.runs import (
     run_arguments,
     training_versions,
 )
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, TrainerCallback
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class CustomizeResult:
         return self.train_tokens / self.train_seconds if self.train_seconds > 0 else 0.0
 
 
-def _previous_stages(source: Any) -> list[dict]:
+def _previous_stages(source: str | Path) -> list[dict]:
     """The stage records of ``source`` when it is itself a customize output (stage 3 from stage 2)."""
     import json
 
@@ -89,7 +92,7 @@ def _previous_stages(source: Any) -> list[dict]:
     return []
 
 
-def _load_model(source: Any, revision: str | None, seed: int):
+def _load_model(source: str | Path, revision: str | None, seed: int):
     """The ``ForSequenceClassification`` model (fp32) and tokenizer; a fresh head is seeded by ``seed``."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
@@ -108,7 +111,7 @@ def _load_model(source: Any, revision: str | None, seed: int):
     return model, tokenizer
 
 
-def _lm_weight(model: Any, stages: list[dict], source: Any, revision: str | None):
+def _lm_weight(model: PreTrainedModel, stages: list[dict], source: str | Path, revision: str | None):
     """The LM output embedding imitation needs: None when tied to the input embeddings, else the base LM's."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -170,7 +173,7 @@ def customize_reward_model(
     general: Sequence[dict] = (),
     stage: str = "",
     data_name: str = "",
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> CustomizeResult:
     """Train a reward model on ``pairs`` from ``base`` and save it as a standard reward-model directory.
 

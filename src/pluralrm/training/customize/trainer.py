@@ -14,6 +14,7 @@ forward pass serves both losses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +37,7 @@ class PreferenceCollator(DataCollatorForPreference):
         return output
 
 
-def reward_head(model: Any) -> torch.nn.Module:
+def reward_head(model: torch.nn.Module) -> torch.nn.Module:
     """The outermost module named ``score`` (causal LMs) or ``classifier`` (BERT): the reward head.
 
     The outermost one, because peft wraps the head (``ModulesToSaveWrapper``) and the wrapper's input is
@@ -49,7 +50,7 @@ def reward_head(model: Any) -> torch.nn.Module:
 
 
 @contextmanager
-def captured_head_input(model: Any):
+def captured_head_input(model: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
     """Record the input of the reward head during one forward pass (a list that fills with one tensor)."""
     captured: list[torch.Tensor] = []
     handle = reward_head(model).register_forward_pre_hook(lambda _module, args: captured.append(args[0]))
@@ -104,9 +105,11 @@ class CustomizeTrainer(RewardTrainer):
     def _set_signature_columns_if_needed(self) -> None:
         # Keep what the collator and the length-grouped sampler read; the rest is dropped as TRL does.
         if self._signature_columns is None:
-            self._signature_columns = ["chosen_ids", "rejected_ids", "margin", "response_start", "length"]
+            columns = ["chosen_ids", "rejected_ids", "margin", "response_start", "length"]
+            # transformers' Trainer declares the attribute only by assigning None: its type is None alone
+            self._signature_columns = columns  # type: ignore[assignment]
 
-    def _lm_head(self, model: Any) -> torch.Tensor:
+    def _lm_head(self, model: Any) -> torch.Tensor:  # a transformers or peft model
         if self._lm_weight is None:
             return model.get_input_embeddings().weight
         weight = self._lm_weight.to(model.get_input_embeddings().weight.device)
@@ -127,7 +130,7 @@ class CustomizeTrainer(RewardTrainer):
             starts,
             self._lm_head(model),
         )
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         self._metrics[mode]["imitation_loss"].append(float(lm.detach()))
         loss = loss + self.imitation * lm
         return (loss, outputs) if return_outputs else loss
