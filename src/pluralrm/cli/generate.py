@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -11,6 +11,11 @@ from rich.markup import escape
 from pluralrm.cli.common import app, console, fail, setup_logging
 from pluralrm.cli.options import config_options
 from pluralrm.config import GENERATE, GenerateConfig
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from pluralrm.generate import GenerationProgress
 
 
 class _Bar:
@@ -27,9 +32,9 @@ class _Bar:
             TimeRemainingColumn(),
             console=console,
         )
-        self.task = None
+        self.task: TaskID | None = None  # added at the first event, which knows the total
 
-    def __call__(self, event) -> None:
+    def __call__(self, event: GenerationProgress) -> None:
         if self.task is None:
             self.task = self.bar.add_task("generate", total=event.total, rate="")
         seconds = max(event.seconds, 1e-9)
