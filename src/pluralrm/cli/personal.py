@@ -23,20 +23,25 @@ from pluralrm.cli.common import (
     console,
     decompose_option,
     fail,
+    feature_cache,
     load_model,
     timed,
 )
-from pluralrm.cli.core import features_for, features_for_layers, labelled, named_input
-from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
+from pluralrm.cli.core import print_data, reported
+from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
 from pluralrm.config import (
     ADAPT,
     DECOMPOSE,
     ENGINE,
     FEATURIZE,
+    KSHOT,
     AdaptConfig,
     FeaturizeConfig,
 )
 from pluralrm.data.features import PairFeatures
+from pluralrm.pool import features_for, features_for_layers, labelled, named_input
+
+_KS = ",".join(map(str, KSHOT.ks))
 
 
 @app.command()
@@ -56,12 +61,10 @@ def kshot(
         list[str], typer.Option("--test", help="NAME=PATH: the same user's test pairs (no shared prompt).")
     ],
     out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
-    ks: Annotated[
-        str, typer.Option(help="Comma-separated numbers of adaptation pairs.")
-    ] = "0,1,3,5,10,15,20,50,100",
+    ks: Annotated[str, typer.Option(help="Comma-separated numbers of adaptation pairs.")] = _KS,
     draws: Annotated[
         int, typer.Option(help="Random draws of k pairs per k (95% intervals over draws).")
-    ] = 20,
+    ] = KSHOT.draws,
     methods: Annotated[
         str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
     ] = None,
@@ -109,15 +112,18 @@ def kshot(
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
     spaces = [None] if not layer_values else list(layer_values)
 
+    read = dict(cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data)
+
     def load(item: str, option: str, *, named: bool) -> tuple[str | None, dict]:
         """The file's features in every candidate space ({None: ...} without --layers)."""
         name, path = named_input(item)
         if named and name is None:
             raise fail(f"{option} {item!r}: expected NAME=PATH")
-        if layer_values:
-            by_space = features_for_layers(path, skip_invalid, layer_values, featurize=featurize, cache=cache)
-        else:
-            by_space = {None: features_for(path, skip_invalid, featurize=featurize, cache=cache)}
+        with reported():
+            if layer_values:
+                by_space = features_for_layers(path, layer_values, featurize=featurize, **read)
+            else:
+                by_space = {None: features_for(path, featurize, **read)}
         return name, {space: labelled(f, name) for space, f in by_space.items()}
 
     adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
@@ -213,7 +219,15 @@ def adapt(
     from pluralrm.adapt import ProfileStore, build_profile
 
     model = load_model(model_dir)
-    features = features_for(pairs, skip_invalid, model=model, cache=cache, device=device)
+    with reported():
+        features = features_for(
+            pairs,
+            model,
+            device=device,
+            cache=feature_cache(cache),
+            skip_invalid=skip_invalid,
+            on_data=print_data,
+        )
     config = AdaptConfig(method=method, alpha=alpha, beta=beta, temperature=temperature, zscore=zscore)
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
@@ -258,9 +272,18 @@ def score(
     from pluralrm.evaluate.metrics import pairwise_metrics
 
     model = load_model(model_dir)
-    on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
+    runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
     with timed("score"):
-        features = features_for(data, skip_invalid, model=model, cache=cache, device=device, engine=on_ray)
+        with reported():
+            features = features_for(
+                data,
+                model,
+                device=device,
+                cache=feature_cache(cache),
+                engine=runner,
+                skip_invalid=skip_invalid,
+                on_data=print_data,
+            )
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.check_namespace(features.namespace, what=str(model_dir))
