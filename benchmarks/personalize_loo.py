@@ -35,8 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from pluralrm.adapt.choice import run_kshot_choosing
-from pluralrm.adapt.kshot import DEFAULT_KS, LOO_METHODS, run_kshot
-from pluralrm.config import DECOMPOSE
+from pluralrm.adapt.kshot import LOO_METHODS, run_kshot
+from pluralrm.config import DECOMPOSE, KSHOT
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
 from pluralrm.evaluate.plots import plot_kshot
@@ -148,7 +148,7 @@ def main() -> None:
 
     start = time.perf_counter()
     options = dict(
-        ks=DEFAULT_KS,
+        ks=KSHOT.ks,
         n_draws=args.draws,
         methods=args.methods.split(","),
         decompose=replace(DECOMPOSE, n_components=args.components),

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pluralrm.adapt.kshot import DEFAULT_KS, kshot_rows
-from pluralrm.config import ADAPT, replace
+from pluralrm.adapt.kshot import kshot_rows
+from pluralrm.config import ADAPT, KSHOT, replace
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
 from pluralrm.evaluate.plots import plot_kshot
@@ -202,8 +202,8 @@ def print_summary(rows: list[dict], k: int = 15) -> None:
                 f"\n{adapter}: DRM {drm:.3f} = {drm / ceiling:.0%} of per-user BT ({ceiling:.3f}); "
                 f"DRM − random heads = {100 * (drm - rnd):+.1f} points"
             )
-        curve = "| k | " + " | ".join(str(kk) for kk in DEFAULT_KS) + " |"
-        print(f"\nDomain-user mean by k:\n\n{curve}\n|---|" + "---|" * len(DEFAULT_KS))
+        curve = "| k | " + " | ".join(str(kk) for kk in KSHOT.ks) + " |"
+        print(f"\nDomain-user mean by k:\n\n{curve}\n|---|" + "---|" * len(KSHOT.ks))
         for method in methods:
             by_k = [
                 np.mean(
@@ -213,7 +213,7 @@ def print_summary(rows: list[dict], k: int = 15) -> None:
                         if r["method"] == method and r["k"] == kk and r["user"] in DOMAINS
                     ]
                 )
-                for kk in DEFAULT_KS
+                for kk in KSHOT.ks
             ]
             print(f"| {method} | " + " | ".join(f"{v:.3f}" for v in by_k) + " |")
 

@@ -25,7 +25,7 @@ LAYERS = {
     "adapt": 4,
     **dict.fromkeys(("evaluate", "select"), 5),
     **dict.fromkeys(("generate", "collect", "label", "training", "scale"), 6),
-    "serve": 7,
+    **dict.fromkeys(("pool", "serve"), 7),  # pool: featurize sources and fit a pool with the choices
     **dict.fromkeys(("cli", "demo"), 8),
     "__main__": 9,
 }

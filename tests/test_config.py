@@ -17,18 +17,22 @@ from pluralrm.config import (
     COLLECT,
     CUSTOMIZE,
     DECOMPOSE,
+    DEMO,
     DEMO_DECOMPOSE,
     ENGINE,
     FEATURIZE,
     FINETUNE,
     GENERATE,
+    KSHOT,
     LABEL,
     SELECT,
     SERVE,
     AdaptConfig,
     DecomposeConfig,
+    DemoConfig,
     EngineConfig,
     FeaturizeConfig,
+    KShotConfig,
     SelectConfig,
     help_of,
     replace,
@@ -166,6 +170,20 @@ def test_library_defaults_are_the_configs():
     assert _default(HyReAdapter, "temperature") == ADAPT.temperature
     for name in ("alpha", "beta", "temperature"):
         assert _default(weights_over_heads, name) == getattr(ADAPT, name), name
+    from pluralrm.adapt.kshot import kshot_rows, run_kshot
+    from pluralrm.demo import run_demo
+
+    for function in (kshot_rows, run_kshot):
+        assert _default(function, "ks") == KSHOT.ks
+        assert _default(function, "n_draws") == KSHOT.draws
+        assert _default(function, "n_random_seeds") == KSHOT.random_seeds
+    assert _default(run_demo, "demo") == DEMO and _default(run_demo, "decompose") == DEMO_DECOMPOSE
+
+
+def test_kshot_verb_defaults_are_the_kshot_config():
+    params = {p.name: p for p in typer.main.get_command(app).commands["kshot"].params}
+    assert params["ks"].default == ",".join(map(str, KSHOT.ks))
+    assert params["draws"].default == KSHOT.draws
 
 
 def test_more_library_defaults_are_the_configs():
@@ -198,7 +216,16 @@ def test_every_setting_has_help():
     import pluralrm.config as config_module
 
     classes = [c for c in vars(config_module).values() if isinstance(c, type) and is_dataclass(c)]
-    assert {FeaturizeConfig, DecomposeConfig, AdaptConfig, SelectConfig, EngineConfig} <= set(classes)
+    expected = {
+        FeaturizeConfig,
+        DecomposeConfig,
+        AdaptConfig,
+        SelectConfig,
+        EngineConfig,
+        KShotConfig,
+        DemoConfig,
+    }
+    assert expected <= set(classes)
     for config in classes:
         for f in fields(config):
             assert f.metadata.get("help"), f"{config.__name__}.{f.name} has no help text"

@@ -100,6 +100,31 @@ class AdaptConfig:
 
 
 @dataclass(frozen=True)
+class KShotConfig:
+    """How k-shot curves draw a user's labelled pairs (``pluralrm kshot``, :mod:`pluralrm.adapt.kshot`)."""
+
+    ks: tuple[int, ...] = _setting(
+        (0, 1, 3, 5, 10, 15, 20, 50, 100), "Numbers of a user's adaptation pairs each curve is measured at."
+    )
+    draws: int = _setting(20, "Seeded draws of k pairs per user and k (95% intervals over draws).")
+    random_seeds: int = _setting(5, "Random-head baselines: seeds cycled over the draws.")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How ``pluralrm demo`` splits its pairs and personalizes its simulated users."""
+
+    test_fraction: float = _setting(
+        0.2, "Share of prompts held out as the test pairs every table is measured on (never fitted)."
+    )
+    adapt_pairs: int = _setting(20, "Labelled pairs each simulated user gives for personalization.")
+    pairs_per_prompt: int = _setting(
+        8, "Built-in data: pairs labelled per user and prompt (each response featurized once)."
+    )
+    seed: int = _setting(0, "Seed of the built-in data, the test split, the pool's split and the draws.")
+
+
+@dataclass(frozen=True)
 class ServeConfig:
     """How the reward server batches, caches and limits requests."""
 
@@ -320,6 +345,8 @@ class EngineConfig:
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
+KSHOT = KShotConfig()
+DEMO = DemoConfig()
 SERVE = ServeConfig()
 SELECT = SelectConfig()
 ANALYZE = AnalyzeConfig()
@@ -347,11 +374,13 @@ __all__ = [
     "COLLECT",
     "CUSTOMIZE",
     "DECOMPOSE",
+    "DEMO",
     "DEMO_DECOMPOSE",
     "ENGINE",
     "FEATURIZE",
     "FINETUNE",
     "GENERATE",
+    "KSHOT",
     "LABEL",
     "SELECT",
     "SERVE",
@@ -360,10 +389,12 @@ __all__ = [
     "CollectConfig",
     "CustomizeConfig",
     "DecomposeConfig",
+    "DemoConfig",
     "EngineConfig",
     "FeaturizeConfig",
     "FinetuneConfig",
     "GenerateConfig",
+    "KShotConfig",
     "LabelConfig",
     "SelectConfig",
     "ServeConfig",

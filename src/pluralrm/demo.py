@@ -15,10 +15,12 @@ import numpy as np
 from pluralrm.atomic import write_json
 from pluralrm.config import (
     ADAPT,
+    DEMO,
     DEMO_DECOMPOSE,
     FEATURIZE,
     AdaptConfig,
     DecomposeConfig,
+    DemoConfig,
     FeaturizeConfig,
 )
 from pluralrm.data.features import PairFeatures
@@ -27,7 +29,7 @@ from pluralrm.evaluate.attributes import attribute_correlations
 from pluralrm.evaluate.plots import plot_explained_variance, plot_head_accuracy
 from pluralrm.evaluate.runner import evaluate_model
 from pluralrm.evaluate.tables import write_csv
-from pluralrm.rewards.fitting import fit_reward_model
+from pluralrm.rewards.fitting import fit_pool
 from pluralrm.rewards.math import pair_correctness
 
 logger = logging.getLogger(__name__)
@@ -52,10 +54,9 @@ def run_demo(
     featurize: FeaturizeConfig = FEATURIZE,
     decompose: DecomposeConfig = DEMO_DECOMPOSE,
     adapt: AdaptConfig = ADAPT,
+    demo: DemoConfig = DEMO,
     skip_invalid: bool = True,
     limit: int | None = None,
-    seed: int = 0,
-    adapt_pairs: int = 20,
     show_progress: bool = False,
 ) -> DemoResult:
     """Fit and evaluate a decomposed reward model; write model, tables and plots under ``out``.
@@ -66,20 +67,26 @@ def run_demo(
         A pairs file/hub id; default: the built-in synthetic pluralistic data (with ground truth).
     featurize, decompose, adapt : config dataclasses
         The stages' settings (:mod:`pluralrm.config`); the demo keeps 16 heads (``DEMO_DECOMPOSE``).
-    adapt_pairs : int
-        Labelled pairs each simulated user gives for personalization (built-in data only).
+    demo : DemoConfig
+        The test share of the prompts, each simulated user's labelled pairs (built-in data only), seed.
+
+    The heads are fitted as ``pluralrm decompose`` fits them (:func:`pluralrm.rewards.fitting.fit_pool`)
+    on the pool left after ``demo.test_fraction`` of the prompts are held out for the tables; the pool's
+    own held-out part (which chose the general head's penalty) also picks the best PCA head.
     """
+    seed = demo.seed
     from pluralrm.backbone import build_featurizer
     from pluralrm.backbone.pairs import featurize_pairs
 
     out = Path(out)
-    attributes = attribute_names = None
+    attributes: np.ndarray | None = None  # the synthetic pairs' known attribute differences
+    attribute_names = None
     if data is None:
         from pluralrm.data.synthetic import make_synthetic_preferences
 
         # Pairs are cheap once responses are featurized (each response is shared by many pairs), so the
-        # demo labels 8 pairs per user and prompt: enough test pairs per user for a readable table.
-        synthetic = make_synthetic_preferences(pairs_per_prompt=8, seed=seed)
+        # demo labels several pairs per user and prompt: enough test pairs per user for a readable table.
+        synthetic = make_synthetic_preferences(pairs_per_prompt=demo.pairs_per_prompt, seed=seed)
         pairs, source = synthetic.pairs, "synthetic"
         attribute_names = synthetic.attribute_names
         attributes = np.array([np.subtract(p["chosen_attributes"], p["rejected_attributes"]) for p in pairs])
@@ -93,25 +100,34 @@ def run_demo(
     featurizer = build_featurizer(featurize, show_progress=show_progress)
     features = featurize_pairs(pairs, featurizer, source=source)
     backbone = featurize.backbone
-    train_idx, val_idx, test_idx = group_split(features.groups, [0.6, 0.2, 0.2], seed=seed)
-    train, val, test = (features.select(i) for i in (train_idx, val_idx, test_idx))
-    model = fit_reward_model(train, val, config=decompose)
+    pool_idx, test_idx = group_split(features.groups, [1 - demo.test_fraction, demo.test_fraction], seed=seed)
+    pool, test = features.select(pool_idx), features.select(test_idx)
+    fit = fit_pool(pool, decompose, seed=seed)
+    model, train, val = fit.model, pool.select(fit.train), pool.select(fit.val)
     model.save_pretrained(out / "model")
     by = "user" if any(test.users) else "subset"
     rows = evaluate_model(
         model, test, val=val, extra={"backbone": backbone, "center": decompose.center}, by=by
     )
     write_csv(rows, out / "accuracy.csv")
-    plot_explained_variance(model.decomposed.explained_variance_ratio_, out / "explained_variance.png")
+    heads = model.require_heads("plot")
+    plot_explained_variance(heads.explained_variance_ratio_, out / "explained_variance.png")
     plot_head_accuracy(rows, out / "head_accuracy.png", title=f"Test accuracy per head ({backbone})")
     attribute_rows = []
     if attributes is not None:
         attribute_rows = head_attribute_table(model, test, attributes[test_idx], attribute_names)
         write_csv(attribute_rows, out / "head_attributes.csv")
     user_rows = []
-    if data is None:
+    if attributes is not None:  # the built-in data: simulated users with known weights
         user_rows = personalization_table(
-            model, train, test, attributes[test_idx], synthetic.users, k=adapt_pairs, seed=seed, adapt=adapt
+            model,
+            train,
+            test,
+            attributes[test_idx],
+            synthetic.users,
+            k=demo.adapt_pairs,
+            seed=seed,
+            adapt=adapt,
         )
         write_csv(user_rows, out / "personalization.csv")
     n_pairs = {"train": len(train), "val": len(val), "test": len(test)}
@@ -130,7 +146,7 @@ def run_demo(
     return DemoResult(
         out=out,
         rows=rows,
-        explained_variance_ratio=model.decomposed.explained_variance_ratio_,
+        explained_variance_ratio=heads.explained_variance_ratio_,
         attribute_rows=attribute_rows,
         n_pairs=n_pairs,
         user_rows=user_rows,

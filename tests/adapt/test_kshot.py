@@ -10,13 +10,13 @@ from tests.conftest import low_rank_users
 def test_pool_loses_the_target_and_its_test_prompts(monkeypatch):
     pool, per_user = low_rank_users()
     seen = {}
-    fit = kshot._fit_pool_model
+    fit = kshot.fit_pool
 
-    def spy(p, decompose, seed):
+    def spy(p, decompose, *, seed):
         seen[len(seen)] = set(p.users), set(p.groups)
-        return fit(p, decompose, seed)
+        return fit(p, decompose, seed=seed)
 
-    monkeypatch.setattr(kshot, "_fit_pool_model", spy)
+    monkeypatch.setattr(kshot, "fit_pool", spy)
     rows = run_kshot(pool, per_user, ks=(0, 5), n_draws=2, methods=("general", "drm-map", "user-bt"))
     for i, (name, (_, test)) in enumerate(per_user.items()):
         labels, groups = seen[i]

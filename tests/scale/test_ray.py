@@ -24,7 +24,9 @@ from pluralrm.data.synthetic import make_synthetic_preferences  # noqa: E402
 from pluralrm.scale import (  # noqa: E402
     FeaturizerRecipe,
     FeaturizeWorker,
-    fit_reward_model_ray,
+    LocalEngine,
+    RayEngine,
+    make_engine,
     ray_featurize_pairs,
     ray_featurize_ranked,
     uses_ray,
@@ -180,31 +182,56 @@ def _synthetic_features(rng: np.random.Generator, n: int, d: int, start: int) ->
     )
 
 
-def test_ray_decompose_gives_the_heads_of_one_process(tmp_path):
-    from pluralrm.data.splits import group_split
-    from pluralrm.rewards.fitting import fit_reward_model
+def _assert_same_fit(fit, reference, atol: float, rtol: float, general_tol=None) -> None:
+    model, want = fit.model, reference.model
+    for name in ("components_", "explained_variance_", "head_scale_", "mean_"):
+        np.testing.assert_allclose(
+            getattr(model.decomposed, name),
+            getattr(want.decomposed, name),
+            atol=atol,
+            rtol=rtol,
+            err_msg=name,
+        )
+    assert model.general.alpha == want.general.alpha
+    g_rtol, g_atol = general_tol or (rtol, atol)
+    np.testing.assert_allclose(model.general.coef_, want.general.coef_, rtol=g_rtol, atol=g_atol)
+    np.testing.assert_array_equal(fit.train, reference.train)
+    np.testing.assert_array_equal(fit.val, reference.val)
+    assert model.namespace == want.namespace
+    assert model.metadata["fit_pairs"] == len(reference.train)
+    assert model.metadata["val_pairs"] == len(reference.val)
 
+
+def test_ray_engine_fits_the_pool_as_one_process(tmp_path):
+    """The one pool recipe on Ray: one shard gives the single-process model to 1e-10 (the same sums in
+    the same order), five shards over two files the same up to float64 summation order."""
     rng = np.random.default_rng(0)
     parts = [_synthetic_features(rng, 300, 12, 0), _synthetic_features(rng, 170, 12, 300)]
     dirs = [part.save(tmp_path / f"part{i}") for i, part in enumerate(parts)]
     config = replace(DECOMPOSE, n_components=6)
-    # One process, as `pluralrm decompose` does it.
-    pooled = PairFeatures.concatenate(parts)
-    train, val = group_split(pooled.groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed)
-    local = fit_reward_model(pooled.select(train), pooled.select(val), config=config)
+    local = LocalEngine().fit_pool(dirs, config)
+    assert isinstance(make_engine(replace(ENGINE, engine="ray")), RayEngine)
 
-    engine = replace(ENGINE, engine="ray", shard_rows=128)  # 5 shards over two files
-    model, n_train, n_val = fit_reward_model_ray(dirs, config=config, engine=engine)
-    assert (n_train, n_val) == (len(train), len(val))
-    np.testing.assert_allclose(model.decomposed.components_, local.decomposed.components_, atol=1e-9)
+    one_shard = RayEngine(replace(ENGINE, engine="ray", shard_rows=1000)).fit_pool(dirs[:1], config)
+    _assert_same_fit(one_shard, LocalEngine().fit_pool(dirs[:1], config), atol=1e-10, rtol=0)
+    # ... and `pluralrm decompose` on that directory saved the same model.
+    from typer.testing import CliRunner
+
+    from pluralrm.cli import app
+    from pluralrm.rewards.reward_model import RewardModel
+
+    args = ["decompose", str(dirs[0]), "--components", "6", "--out", str(tmp_path / "m")]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    saved = RewardModel.from_pretrained(tmp_path / "m")
     np.testing.assert_allclose(
-        model.decomposed.explained_variance_, local.decomposed.explained_variance_, rtol=1e-9
+        one_shard.model.decomposed.components_, saved.decomposed.components_, atol=1e-10
     )
-    np.testing.assert_allclose(model.decomposed.head_scale_, local.decomposed.head_scale_, rtol=1e-9)
-    np.testing.assert_allclose(model.decomposed.mean_, local.decomposed.mean_, atol=1e-12)
-    assert model.general.alpha == local.general.alpha
-    np.testing.assert_allclose(model.general.coef_, local.general.coef_, rtol=1e-4, atol=1e-6)
-    assert model.namespace == local.namespace and model.metadata["fit_pairs"] == len(train)
+    np.testing.assert_allclose(one_shard.model.general.coef_, saved.general.coef_, atol=1e-10)
+
+    sharded = RayEngine(replace(ENGINE, engine="ray", shard_rows=128)).fit_pool(dirs, config)  # 5 shards
+    _assert_same_fit(sharded, local, atol=1e-9, rtol=1e-9, general_tol=(1e-4, 1e-6))
+    with pytest.raises(ValueError, match="featurize outputs on disk"):
+        RayEngine(replace(ENGINE, engine="ray")).fit_pool([parts[0]], config)
 
 
 def test_engine_choice_is_checked():

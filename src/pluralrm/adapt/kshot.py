@@ -41,17 +41,17 @@ import numpy as np
 
 from pluralrm.adapt.adapters import random_unit_heads
 from pluralrm.adapt.personalize import build_profile
-from pluralrm.config import ADAPT, DECOMPOSE, AdaptConfig, DecomposeConfig
+from pluralrm.config import ADAPT, DECOMPOSE, KSHOT, AdaptConfig, DecomposeConfig
 from pluralrm.data.features import PairFeatures
 from pluralrm.data.splits import group_split
 from pluralrm.rewards.decomposed import DecomposedRewardModel
+from pluralrm.rewards.fitting import fit_pool
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
 from pluralrm.rewards.reward_model import RewardModel
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_KS = (0, 1, 3, 5, 10, 15, 20, 50, 100)
 METHODS = (
     "general",
     "drm-map",
@@ -93,11 +93,11 @@ def kshot_rows(
     users: dict[str, tuple[PairFeatures, PairFeatures]],
     model: RewardModel,
     *,
-    ks: Sequence[int] = DEFAULT_KS,
-    n_draws: int = 20,
+    ks: Sequence[int] = KSHOT.ks,
+    n_draws: int = KSHOT.draws,
     methods: Sequence[str] = METHODS,
     random_seed: int = 0,
-    n_random_seeds: int = 5,
+    n_random_seeds: int = KSHOT.random_seeds,
     config: AdaptConfig = ADAPT,
     user_bt_alpha: float = ADAPT.bt_alpha,
     extra: dict | None = None,
@@ -134,14 +134,14 @@ def run_kshot(
     pool: PairFeatures,
     users: dict[str, tuple[PairFeatures, PairFeatures]],
     *,
-    ks: Sequence[int] = DEFAULT_KS,
-    n_draws: int = 20,
+    ks: Sequence[int] = KSHOT.ks,
+    n_draws: int = KSHOT.draws,
     methods: Sequence[str] = LOO_METHODS,
     config: AdaptConfig = ADAPT,
     decompose: DecomposeConfig = DECOMPOSE,
     lore_rank: int | None = None,
     random_seed: int = 0,
-    n_random_seeds: int = 5,
+    n_random_seeds: int = KSHOT.random_seeds,
     user_bt_alpha: float = ADAPT.bt_alpha,
     extra: dict | None = None,
 ) -> list[dict]:
@@ -152,10 +152,12 @@ def run_kshot(
     For each target user ``u`` with ``users[u] = (adapt, test)``:
 
     * the **pool** seen for ``u`` is ``pool`` minus every pair whose ``users`` label is ``u`` and minus every
-      pair whose prompt group occurs in ``u``'s test pairs. The general head (L2 penalty chosen on a
-      seeded 20 % of that pool), the PCA heads (``decompose``), the learned low-rank basis (one BT head per
-      other pool user, ``users`` labels; unlabelled pairs form one "general" user) and every prior are
-      fitted on it and on nothing else;
+      pair whose prompt group occurs in ``u``'s test pairs. The general head and the PCA heads are fitted
+      on it by the one pool recipe, as ``pluralrm decompose`` fits them
+      (:func:`pluralrm.rewards.fitting.fit_pool`: ``decompose.val_fraction`` of its prompts, split with
+      ``random_seed``, held out to choose the general head's L2 penalty; both fitted on the rest); the
+      learned low-rank basis (one BT head per other pool user, ``users`` labels; unlabelled pairs form one
+      "general" user) and every prior are fitted on it too, and on nothing else;
     * the **adapters** see only ``k`` pairs drawn from ``adapt`` (``n_draws`` seeded draws per k) and choose
       their own hyperparameters from those pairs (the ``map`` adapter by marginal likelihood);
     * ``user-bt`` sees the same ``k`` pairs; ``user-bt-all`` all of ``adapt`` (a ceiling);
@@ -171,7 +173,8 @@ def run_kshot(
     ks, n_draws, methods, config
         As :func:`kshot_rows`; methods from :data:`LOO_METHODS`.
     decompose : DecomposeConfig
-        Number of PCA heads, centring (``n_components`` is capped at the feature dimension).
+        The pool recipe's settings: PCA heads (capped at the feature dimension), centring, held-out share
+        and penalties of the general head (its split is seeded by ``random_seed``).
     lore_rank : int, optional
         Rank of the learned basis (default: ``decompose.n_components`` capped at the number of pool users
         times two — a user's head spans one direction, so a larger rank is left to the pooled PCA).
@@ -189,7 +192,7 @@ def run_kshot(
             raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
         seen = seen_pool(pool, user, test)
         start = time.perf_counter()
-        model = _fit_pool_model(seen, decompose, seed=random_seed)
+        model = fit_pool(seen, decompose, seed=random_seed).model
         models = {"drm": model}
         if any(m.startswith("lore-") for m in methods):
             models["lore"] = _lore_model(seen, model, decompose, lore_rank)
@@ -262,19 +265,6 @@ def _check_methods(methods: Sequence[str], known: Sequence[str]) -> None:
     unknown = set(methods) - set(known)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {tuple(known)}")
-
-
-def _fit_pool_model(seen: PairFeatures, decompose: DecomposeConfig, seed: int) -> RewardModel:
-    """General head (L2 by a seeded 80/20 split of the pool) + PCA heads on all of the pool."""
-    from pluralrm.rewards.fitting import fit_reward_model
-
-    order = np.random.default_rng(seed).permutation(len(seen))
-    cut = int(0.8 * len(seen))
-    model = fit_reward_model(seen.select(order[:cut]), seen.select(order[cut:]), config=decompose)
-    # Heads on the whole pool (the split only chose the general head's penalty).
-    k = min(decompose.n_components or seen.chosen.shape[1], seen.chosen.shape[1])
-    model.decomposed = DecomposedRewardModel(n_components=k, center=decompose.center).fit(seen.differences)
-    return model
 
 
 def _lore_model(

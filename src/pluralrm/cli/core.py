@@ -3,8 +3,8 @@ evaluate, demo, backbones."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +14,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from pluralrm.cli.common import (
-    SYNTHETIC,
     BackboneOption,
     CacheOption,
     DeviceOption,
@@ -31,37 +30,31 @@ from pluralrm.cli.common import (
     setup_logging,
     timed,
 )
-from pluralrm.cli.scale import (
-    AddressOption,
-    EngineOption,
-    GpusOption,
-    WorkersOption,
-    decompose_on_ray,
-    engine_config,
-    featurize_on_ray,
-)
+from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
 from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
     ENGINE,
     FEATURIZE,
     DecomposeConfig,
-    EngineConfig,
     FeaturizeConfig,
 )
-from pluralrm.data import DataValidationError, load_pairs, load_ranked
-from pluralrm.data.features import PairFeatures
+from pluralrm.data import DataValidationError, load_ranked
+from pluralrm.pool import load_pair_records
 
 
-def load_pair_records(data: str, format: str, skip_invalid: bool) -> tuple[list[dict], str]:
-    """Records from a file/hub id, or the built-in synthetic data when DATA is 'synthetic'."""
-    if data == SYNTHETIC and not Path(data).exists():
-        from pluralrm.data.synthetic import make_synthetic_preferences
+@contextmanager
+def reported() -> Iterator[None]:
+    """The library's located errors (bad record, missing file or backbone, bad value) as one CLI failure."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError) as error:  # DataValidationError, BackboneNotFoundError included
+        raise fail(str(error)) from None
 
-        synthetic = make_synthetic_preferences()
-        return synthetic.pairs, "built-in synthetic pluralistic data"
-    result = load_pairs(data, format=format, skip_invalid=skip_invalid)
-    return result.records, result.report.summary()
+
+def print_data(summary: str) -> None:
+    """What a loaded file held (records read, invalid skipped): the library's ``on_data``."""
+    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
 
 
 @app.command()
@@ -131,9 +124,6 @@ def featurize(
     --gpus-per-worker 1)
     """
     setup_logging(verbose)
-    from pluralrm.backbone import BackboneNotFoundError, build_featurizer
-    from pluralrm.backbone.pairs import featurize_pairs
-
     try:
         records, summary = load_pair_records(data, format, skip_invalid)
     except DataValidationError as error:
@@ -150,17 +140,11 @@ def featurize(
         device=device,
         dtype=dtype,
     )
-    on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
-    try:
-        with timed("featurize"):
-            if on_ray:
-                features, where = featurize_on_ray(records, config, on_ray, cache, data)
-            else:
-                featurizer = build_featurizer(config, cache=feature_cache(cache), show_progress=True)
-                features = featurize_pairs(records, featurizer, source=data)
-                where = str(featurizer.backbone.device)
-    except (BackboneNotFoundError, ValueError) as error:
-        raise fail(str(error)) from None
+    runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
+    with reported(), timed("featurize"):
+        features, where = runner.featurize_pairs(
+            records, featurize=config, cache=feature_cache(cache), source=data, show_progress=True
+        )
     features.save(out)
     namespace = features.namespace
     console.print(
@@ -219,106 +203,34 @@ def decompose(
 
     Example: pluralrm decompose out/helpful-minilm out/harmless-minilm --components 32 --out models/hh-drm
     """
-    from pluralrm.data.splits import group_split
-    from pluralrm.rewards.fitting import fit_reward_model
+    from pluralrm.pool import decompose as decompose_pool
 
     config = DecomposeConfig(
         n_components=n_components, center=center, val_fraction=val_fraction, seed=seed, choice_k=choice_k
     )
-    on_ray = engine_config(engine, address, num_workers, ENGINE.gpus_per_worker)
-    if on_ray and (layers or adapters):
-        raise fail("--layers and --adapters choose in one process; drop --engine ray")
-    if on_ray:
-        with timed("decompose"):
-            model, n_train, n_val = decompose_on_ray(inputs, out, config, on_ray)
-        return _print_fit(out, model, n_train, n_val)
-    featurize = FeaturizeConfig(backbone=backbone, device=device, dtype=dtype)
-    choices = {}
-    if layers:
-        chosen_features, choices["features"] = _layer_chosen_by_users(
-            inputs, layers, skip_invalid, featurize, config, cache
+    runner = engine_from_options(engine, address, num_workers)
+    with reported(), timed("decompose"):
+        result = decompose_pool(
+            inputs,
+            config,
+            featurize=FeaturizeConfig(backbone=backbone, device=device, dtype=dtype),
+            engine=runner,
+            layers=comma_ints(layers, "--layers") if layers else (),
+            adapters=tuple(m.strip() for m in adapters.split(",")) if adapters else (),
+            cache=feature_cache(cache),
+            skip_invalid=skip_invalid,
+            on_data=print_data,
         )
-        parts = [chosen_features]
-    else:
-        parts = [
-            labelled(features_for(path, skip_invalid, featurize=featurize, cache=cache), name)
-            for name, path in map(named_input, inputs)
-        ]
-    with timed("decompose"):
-        try:
-            features = PairFeatures.concatenate(parts)
-            train_idx, val_idx = group_split(
-                features.groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed
-            )
-            model = fit_reward_model(features.select(train_idx), features.select(val_idx), config=config)
-            if adapters:
-                choices["adapter"] = _adapter_chosen_by_users(features, adapters, config)
-        except ValueError as error:
-            raise fail(str(error)) from None
-        # What was chosen and on whom, kept with the heads (adapt --method auto reads 'adapter').
-        model.metadata = {**model.metadata, **choices}
-        model.save_pretrained(out)
-    _print_fit(out, model, len(train_idx), len(val_idx))
-
-
-def named_input(item: str) -> tuple[str | None, str]:
-    """``NAME=PATH`` → (NAME, PATH): every pair of PATH is user NAME's; a path that exists is taken whole."""
-    name, sep, path = item.partition("=")
-    if not sep or not name or Path(item).exists():
-        return None, item
-    return name, path
-
-
-def labelled(features: PairFeatures, name: str | None) -> PairFeatures:
-    """``features`` with every pair labelled as user ``name`` (unchanged for ``None``)."""
-    return features if name is None else replace(features, users=[name] * len(features))
-
-
-def _layer_chosen_by_users(
-    inputs: list[str],
-    layers: str,
-    skip_invalid: bool,
-    featurize: FeaturizeConfig,
-    config: DecomposeConfig,
-    cache: bool,
-) -> tuple[PairFeatures, dict]:
-    """The inputs' features in the candidate layer where their labelled users are learned best, and the
-    record of that choice."""
-    from pluralrm.adapt.choice import choose_features
-
-    candidates = comma_ints(layers, "--layers")
-    parts = []
-    for name, path in map(named_input, inputs):
-        by_layer = features_for_layers(path, skip_invalid, candidates, featurize=featurize, cache=cache)
-        parts.append({layer: labelled(f, name) for layer, f in by_layer.items()})
-    try:
-        pooled = {
-            f"layer {layer}": PairFeatures.concatenate([p[layer] for p in parts]) for layer in candidates
-        }
-        choice = choose_features(pooled, k=config.choice_k, n_draws=config.choice_draws, seed=config.seed)
-    except ValueError as error:
-        raise fail(str(error)) from None
-    _print_choice(choice, "candidate", f"users learned from {config.choice_k} pairs each")
-    console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
-    return pooled[choice.name], _choice_record(choice, config)
-
-
-def _adapter_chosen_by_users(features: PairFeatures, adapters: str, config: DecomposeConfig) -> dict:
-    """The adapter that learns the data's labelled users best as new users (each left out of the heads)."""
-    from pluralrm.adapt.kshot import choose_adapter
-
-    methods = tuple(m.strip() for m in adapters.split(","))
-    choice = choose_adapter(
-        features,
-        methods=methods,
-        k=config.choice_k,
-        n_draws=config.choice_draws,
-        seed=config.seed,
-        decompose=config,
-    )
-    _print_choice(choice, "adapter", f"users as new users, {config.choice_k} pairs each")
-    console.print(f"[green]adapter[/] {choice.name}: what adapt --method auto will use with this model")
-    return _choice_record(choice, config)
+        result.model.save_pretrained(out)
+    if result.layer_choice is not None:
+        choice = result.layer_choice
+        _print_choice(choice, "candidate", f"users learned from {config.choice_k} pairs each")
+        console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
+    if result.adapter_choice is not None:
+        _print_choice(result.adapter_choice, "adapter", f"users as new users, {config.choice_k} pairs each")
+        name = result.adapter_choice.name
+        console.print(f"[green]adapter[/] {name}: what adapt --method auto will use with this model")
+    _print_fit(out, result.model, result.n_train, result.n_val)
 
 
 def _print_choice(choice, column: str, title: str) -> None:
@@ -329,10 +241,6 @@ def _print_choice(choice, column: str, title: str) -> None:
     console.print(table)
 
 
-def _choice_record(choice, config: DecomposeConfig) -> dict:
-    return {"chosen": choice.name, "scores": choice.scores, "users": list(choice.users), "k": config.choice_k}
-
-
 def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
     ratio = model.decomposed.explained_variance_ratio_
     console.print(
@@ -341,76 +249,6 @@ def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
         f"{', '.join(f'{r:.3f}' for r in ratio[:5])}",
         soft_wrap=True,
     )
-
-
-def features_for(
-    features_or_data: str,
-    skip_invalid: bool,
-    *,
-    model=None,
-    featurize: FeaturizeConfig = FEATURIZE,
-    cache: bool = True,
-    device: str = FEATURIZE.device,
-    engine: EngineConfig | None = None,
-) -> PairFeatures:
-    """PairFeatures from a featurize output directory, or by featurizing a pairs file (with the model's
-    own featurizer when a model is given; on Ray workers when ``engine`` is given)."""
-    path = Path(features_or_data)
-    if path.is_dir():
-        try:
-            return PairFeatures.load(path)
-        except FileNotFoundError as error:
-            raise fail(str(error)) from None
-    from pluralrm.backbone import BackboneNotFoundError, build_featurizer
-    from pluralrm.backbone.pairs import featurize_pairs
-
-    records = _pairs_to_featurize(features_or_data, skip_invalid)
-    if engine is not None:
-        try:
-            settings = replace(featurize, device=device) if model is not None else featurize
-            return featurize_on_ray(records, settings, engine, cache, features_or_data, model=model)[0]
-        except (BackboneNotFoundError, ValueError) as error:
-            raise fail(str(error)) from None
-    try:
-        if model is not None:
-            featurizer = model.featurizer(device=device, cache=feature_cache(cache))
-        else:
-            featurizer = build_featurizer(featurize, cache=feature_cache(cache))
-    except (BackboneNotFoundError, ValueError) as error:
-        raise fail(str(error)) from None
-    featurizer.show_progress = True
-    return featurize_pairs(records, featurizer, source=features_or_data)
-
-
-def _pairs_to_featurize(data: str, skip_invalid: bool) -> list[dict]:
-    """The records of a pairs file (located errors become a CLI failure), with their summary printed."""
-    try:
-        records, summary = load_pair_records(data, "auto", skip_invalid)
-    except DataValidationError as error:
-        raise fail(str(error)) from None
-    console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
-    return records
-
-
-def features_for_layers(
-    data: str, skip_invalid: bool, layers: Sequence[int], *, featurize: FeaturizeConfig, cache: bool = True
-) -> dict[int, PairFeatures]:
-    """One pairs file featurized at several layers in one forward pass per batch (``featurize``'s
-    pooling), keyed by the layer as given. Features directories hold one layer and are refused."""
-    from pluralrm.backbone import BackboneNotFoundError, FeatureSpec, build_featurizer
-    from pluralrm.backbone.pairs import featurize_pairs_specs
-
-    if Path(data).is_dir():
-        raise fail(f"{data}: a features directory holds one layer; candidate layers need the pairs file")
-    records = _pairs_to_featurize(data, skip_invalid)
-    try:
-        featurizer = build_featurizer(featurize, cache=feature_cache(cache))
-        specs = {layer: FeatureSpec(pooling=featurizer.spec.pooling, layer=layer) for layer in layers}
-        featurizer.show_progress = True
-        by_spec = featurize_pairs_specs(records, featurizer, list(dict.fromkeys(specs.values())), source=data)
-    except (BackboneNotFoundError, ValueError) as error:
-        raise fail(str(error)) from None
-    return {layer: by_spec[spec] for layer, spec in specs.items()}
 
 
 @app.command()
@@ -434,17 +272,14 @@ def evaluate(
     """
     from pluralrm.evaluate.runner import evaluate_model
     from pluralrm.evaluate.tables import write_csv
+    from pluralrm.pool import features_for
 
     model = load_model(model_dir)
-    with timed("evaluate"):
-        features = features_for(data, skip_invalid, model=model, cache=cache, device=device)
-        val_features = (
-            None if val is None else features_for(val, skip_invalid, model=model, cache=cache, device=device)
-        )
-        try:
-            rows = evaluate_model(model, features, val=val_features, by=by)
-        except ValueError as error:
-            raise fail(str(error)) from None
+    read = dict(device=device, cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data)
+    with reported(), timed("evaluate"):
+        features = features_for(data, model, **read)
+        val_features = None if val is None else features_for(val, model, **read)
+        rows = evaluate_model(model, features, val=val_features, by=by)
     if val_features is not None:
         console.print(f"PCA head picked on validation ({len(val_features)} pairs): {rows[0]['best_pc']}")
     _print_rows(rows, top=12)

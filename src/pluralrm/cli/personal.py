@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -18,14 +18,27 @@ from pluralrm.cli.common import (
     comma_ints,
     console,
     fail,
+    feature_cache,
     load_model,
     timed,
 )
-from pluralrm.cli.core import features_for, features_for_layers, labelled, named_input
+from pluralrm.cli.core import print_data, reported
 from pluralrm.cli.options import config_options
-from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_config
-from pluralrm.config import ADAPT, DECOMPOSE, ENGINE, FEATURIZE, AdaptConfig, DecomposeConfig, FeaturizeConfig
+from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
+from pluralrm.config import (
+    ADAPT,
+    DECOMPOSE,
+    ENGINE,
+    FEATURIZE,
+    KSHOT,
+    AdaptConfig,
+    DecomposeConfig,
+    FeaturizeConfig,
+)
 from pluralrm.data.features import PairFeatures
+from pluralrm.pool import features_for, features_for_layers, labelled, named_input
+
+_KS = ",".join(map(str, KSHOT.ks))
 
 
 @app.command()
@@ -48,12 +61,10 @@ def kshot(
     ],
     out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
     *,
-    ks: Annotated[
-        str, typer.Option(help="Comma-separated numbers of adaptation pairs.")
-    ] = "0,1,3,5,10,15,20,50,100",
+    ks: Annotated[str, typer.Option(help="Comma-separated numbers of adaptation pairs.")] = _KS,
     draws: Annotated[
         int, typer.Option(help="Random draws of k pairs per k (95% intervals over draws).")
-    ] = 20,
+    ] = KSHOT.draws,
     methods: Annotated[
         str | None, typer.Option(help="Comma-separated methods (default: all leave-one-user-out methods).")
     ] = None,
@@ -92,27 +103,31 @@ def kshot(
     k_values = comma_ints(ks, "--ks")
     layer_values = comma_ints(layers, "--layers") if layers else ()
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
-    spaces = [None] if not layer_values else list(layer_values)
+    spaces: list[int | None] = [None] if not layer_values else list(layer_values)
+    read = dict(cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data)
 
-    def load(item: str, option: str, *, named: bool) -> tuple[str | None, dict]:
+    def load(path: str, name: str | None) -> dict[int | None, PairFeatures]:
         """The file's features in every candidate space ({None: ...} without --layers)."""
-        name, path = named_input(item)
-        if named and name is None:
-            raise fail(f"{option} {item!r}: expected NAME=PATH")
-        if layer_values:
-            by_space = features_for_layers(path, skip_invalid, layer_values, featurize=featurize, cache=cache)
-        else:
-            by_space = {None: features_for(path, skip_invalid, featurize=featurize, cache=cache)}
-        return name, {space: labelled(f, name) for space, f in by_space.items()}
+        with reported():
+            if not layer_values:
+                return {None: labelled(features_for(path, featurize, **read), name)}
+            by_layer = features_for_layers(path, layer_values, featurize=featurize, **read)
+        return {layer: labelled(f, name) for layer, f in by_layer.items()}
 
-    adapt_sets = dict(load(item, "--adapt", named=True) for item in adapt_data)
-    test_sets = dict(load(item, "--test", named=True) for item in test_data)
+    def load_user(item: str, option: str) -> tuple[str, dict[int | None, PairFeatures]]:
+        name, path = named_input(item)
+        if name is None:
+            raise fail(f"{option} {item!r}: expected NAME=PATH")
+        return name, load(path, name)
+
+    adapt_sets = dict(load_user(item, "--adapt") for item in adapt_data)
+    test_sets = dict(load_user(item, "--test") for item in test_data)
     if adapt_sets.keys() != test_sets.keys():
         raise fail(
             f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
         )
-    pool_sets = [load(item, "--pool", named=False)[1] for item in pool]
-    options = dict(
+    pool_sets = [load(path, name) for name, path in map(named_input, pool)]
+    options: dict[str, Any] = dict(
         ks=k_values,
         n_draws=draws,
         methods=chosen,
@@ -197,7 +212,15 @@ def adapt(
     from pluralrm.adapt import ProfileStore, build_profile
 
     model = load_model(model_dir)
-    features = features_for(pairs, skip_invalid, model=model, cache=cache, device=featurize.device)
+    with reported():
+        features = features_for(
+            pairs,
+            model,
+            device=featurize.device,
+            cache=feature_cache(cache),
+            skip_invalid=skip_invalid,
+            on_data=print_data,
+        )
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
         profile = build_profile(model, user, features.differences, config=config)
@@ -243,11 +266,18 @@ def score(
     from pluralrm.evaluate.metrics import pairwise_metrics
 
     model = load_model(model_dir)
-    on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
+    runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
     with timed("score"):
-        features = features_for(
-            data, skip_invalid, model=model, cache=cache, device=featurize.device, engine=on_ray
-        )
+        with reported():
+            features = features_for(
+                data,
+                model,
+                device=featurize.device,
+                cache=feature_cache(cache),
+                engine=runner,
+                skip_invalid=skip_invalid,
+                on_data=print_data,
+            )
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.check_namespace(features.namespace, what=str(model_dir))

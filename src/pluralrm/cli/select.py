@@ -20,15 +20,9 @@ from pluralrm.cli.common import (
     load_model,
     timed,
 )
+from pluralrm.cli.core import reported
 from pluralrm.cli.options import config_options
-from pluralrm.cli.scale import (
-    AddressOption,
-    EngineOption,
-    GpusOption,
-    WorkersOption,
-    engine_config,
-    featurize_ranked_on_ray,
-)
+from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
 from pluralrm.config import ENGINE, FEATURIZE, SELECT, FeaturizeConfig, SelectConfig
 from pluralrm.data import DataValidationError, load_ranked
 
@@ -42,27 +36,24 @@ def _load_wide(path: str, skip_invalid: bool) -> list[dict]:
     return result.records
 
 
-def _featurize_with_progress(records: list[dict], model, chunk_prompts: int):
-    from pluralrm.select import featurize_ranked
-
+def _featurize_with_progress(
+    records: list[dict], model, chunk_prompts: int, engine, device: str, cache: bool
+):
+    """One feature matrix per record, computed by ``engine`` (the backbone loads only where it runs)."""
     total = sum(len(r["responses"]) for r in records)
     columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=True) as bar:
+    with reported(), Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("responses", total=total)
-        return featurize_ranked(
-            records, model.featurizer(), chunk_prompts=chunk_prompts, progress=lambda n: bar.advance(task, n)
+        features, where = engine.featurize_ranked(
+            records,
+            model,
+            device=device,
+            cache=feature_cache(cache),
+            chunk_prompts=chunk_prompts,
+            progress=lambda n: bar.advance(task, n),
         )
-
-
-def _prepare_model(model_dir: Path, device: str, cache: bool):
-    from pluralrm.backbone import BackboneNotFoundError
-
-    model = load_model(model_dir)
-    try:
-        model.featurizer(device=device, cache=feature_cache(cache))
-    except (BackboneNotFoundError, ValueError) as error:
-        raise fail(str(error)) from None
-    return model
+    console.print(f"featurized on {where}")
+    return features
 
 
 @app.command()
@@ -106,19 +97,17 @@ def rank(
             raise fail(f"record {unrewarded[0]!r} has no rewards; pass --model to score the responses")
         rewarded = records
     else:
-        on_ray = engine_config(engine, address, num_workers, gpus_per_worker)
-        model = load_model(model_dir) if on_ray else _prepare_model(model_dir, featurize.device, cache)
+        runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
+        model = load_model(model_dir)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.reward_vector(user=profile, head=head)  # fail on a bad head/user before featurizing
         except (KeyError, ValueError, ProfileNotFoundError) as error:
             raise fail(str(error).strip("'\"")) from None
         with timed("rank"):
-            if on_ray:  # the backbone loads on the Ray workers only
-                features, where = featurize_ranked_on_ray(records, model, featurize.device, cache, on_ray)
-                console.print(f"featurized on {where}")
-            else:
-                features = _featurize_with_progress(records, model, config.chunk_prompts)
+            features = _featurize_with_progress(
+                records, model, config.chunk_prompts, runner, featurize.device, cache
+            )
             rewards = rewards_from_features(features, model, user=profile, head=head)
         rewarded = with_rewards(records, rewards, describe_reward(str(model_dir), user=user, head=head))
     n = write_jsonl(out, (wide_from_ranked(r) for r in rewarded))
@@ -194,8 +183,10 @@ def _rewards_by_user(records, model_dir, users, store, chunk_prompts, device, ca
         raise fail(str(error).strip("'\"")) from None
     if not profiles:
         raise fail("no stored profiles; create some with `pluralrm adapt`")
-    model = _prepare_model(model_dir, device, cache)
-    features = _featurize_with_progress(records, model, chunk_prompts)
+    from pluralrm.scale import LocalEngine
+
+    model = load_model(model_dir)
+    features = _featurize_with_progress(records, model, chunk_prompts, LocalEngine(), device, cache)
     try:
         return {p.user: rewards_from_features(features, model, user=p) for p in profiles}
     except ValueError as error:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +25,64 @@ _ARRAYS = ("components", "explained_variance", "explained_variance_ratio", "mean
 def head_set_fingerprint(components: np.ndarray) -> str:
     """sha256 of the heads' float64 bytes: what a user's weights over heads are tied to."""
     return hashlib.sha256(np.ascontiguousarray(components, dtype=np.float64).tobytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PairMoments:
+    """The sums PCA heads are made from: ``Σ D``, ``DᵀD`` (float64), the number of rows, and ``Σ ‖d‖²``
+    (the scale a Bradley–Terry fit divides ``D`` by, summed as :meth:`LinearRewardHead.fit` sums it).
+
+    Sums over disjoint sets of pairs add (:meth:`merge`), so pairs beyond one machine's memory are fitted
+    from per-shard moments (:mod:`pluralrm.scale.ray_pca`) exactly as from one array, and
+    :meth:`DecomposedRewardModel.from_moments` turns them into heads.
+
+    Examples
+    --------
+    >>> D = np.arange(12.0).reshape(4, 3)
+    >>> halves = PairMoments.of(D[:2]).merge(PairMoments.of(D[2:]))
+    >>> bool(np.array_equal(halves.outer, PairMoments.of(D).outer)), halves.n
+    (True, 4)
+    """
+
+    total: np.ndarray
+    outer: np.ndarray
+    n: int
+    squared_norm_sum: float = 0.0
+
+    @classmethod
+    def zeros(cls, n_features: int) -> PairMoments:
+        return cls(np.zeros(n_features), np.zeros((n_features, n_features)), 0)
+
+    @classmethod
+    def of(cls, D: np.ndarray, *, batch_size: int = DECOMPOSE.batch_size) -> PairMoments:
+        """Moments of ``D`` (n_pairs, n_features), accumulated ``batch_size`` rows at a time."""
+        D = check_matrix(D, "D")
+        moments = cls.zeros(D.shape[1])
+        for start in range(0, len(D), batch_size):
+            moments = moments.merge(cls.of_batch(D[start : start + batch_size]))
+        return moments
+
+    @classmethod
+    def of_batch(cls, batch: np.ndarray) -> PairMoments:
+        batch = np.asarray(batch, dtype=np.float64)
+        return cls(batch.sum(axis=0), batch.T @ batch, len(batch), float(np.sum(batch**2, axis=1).sum()))
+
+    @property
+    def n_features(self) -> int:
+        return self.total.shape[0]
+
+    def merge(self, other: PairMoments) -> PairMoments:
+        """The moments of both sets of pairs (``ValueError`` if their feature counts differ)."""
+        if other.n_features != self.n_features:
+            raise ValueError(f"cannot merge moments of {self.n_features} and {other.n_features} features")
+        return PairMoments(
+            self.total + other.total,
+            self.outer + other.outer,
+            self.n + other.n,
+            self.squared_norm_sum + other.squared_norm_sum,
+        )
+
+    __add__ = merge
 
 
 class DecomposedRewardModel:
@@ -144,6 +203,16 @@ class DecomposedRewardModel:
         model.n_features_in_ = components.shape[1]
         return model
 
+    @classmethod
+    def from_moments(cls, moments: PairMoments, **params) -> DecomposedRewardModel:
+        """Heads from moment sums (e.g. merged from shards), as :meth:`fit` on the pairs they sum.
+
+        ``params`` are the constructor's (``n_components``, ``center``, ``batch_size``).
+        """
+        model = cls(**params)
+        model._moments = moments
+        return model._finalize()
+
     # --- fitting ------------------------------------------------------------------------------------
 
     def fit(self, D: np.ndarray | Iterable[np.ndarray]) -> DecomposedRewardModel:
@@ -166,33 +235,31 @@ class DecomposedRewardModel:
         return self._finalize()
 
     def _reset(self) -> None:
-        for name in ("_sum", "_outer", "n_samples_seen_"):
+        for name in ("_moments", "n_samples_seen_"):
             if hasattr(self, name):
                 delattr(self, name)
 
     def _accumulate(self, batch: np.ndarray) -> None:
-        n_features = self._sum.shape[0] if hasattr(self, "_sum") else None
-        batch = check_matrix(batch, "D", n_features=n_features).astype(np.float64, copy=False)
-        if not hasattr(self, "_sum"):
-            self._sum = np.zeros(batch.shape[1])
-            self._outer = np.zeros((batch.shape[1], batch.shape[1]))
-            self.n_samples_seen_ = 0
-        self._sum += batch.sum(axis=0)
-        self._outer += batch.T @ batch
-        self.n_samples_seen_ += len(batch)
+        previous = getattr(self, "_moments", None)
+        n_features = None if previous is None else previous.n_features
+        batch = check_matrix(batch, "D", n_features=n_features)
+        moments = PairMoments.of_batch(batch)
+        self._moments = moments if previous is None else previous.merge(moments)
+        self.n_samples_seen_ = self._moments.n
 
     def _finalize(self) -> DecomposedRewardModel:
-        n, d = self.n_samples_seen_, self._sum.shape[0]
+        moments = self._moments
+        n, d = moments.n, moments.n_features
         if n < 2:
             raise ValueError(f"need at least 2 pairs to fit, got {n}")
         k = d if self.n_components is None else self.n_components
         if not 1 <= k <= d:
             raise ValueError(f"n_components must be in [1, {d}] for {d} features, got {self.n_components}")
-        mean = self._sum / n
+        mean = moments.total / n
         if self.center:
-            moment = (self._outer - n * np.outer(mean, mean)) / (n - 1)
+            moment = (moments.outer - n * np.outer(mean, mean)) / (n - 1)
         else:
-            moment = self._outer / n
+            moment = moments.outer / n
         eigenvalues, eigenvectors = np.linalg.eigh((moment + moment.T) / 2)
         order = np.argsort(eigenvalues)[::-1][:k]
         components = eigenvectors[:, order].T  # (k, d)
@@ -206,11 +273,12 @@ class DecomposedRewardModel:
         self.explained_variance_ratio_ = self.explained_variance_ / total
         self.mean_ = mean
         # Root-mean-square score of each head on the fit pairs, the scale adapters z-score by.
-        second_moment = self._outer / n
+        second_moment = moments.outer / n
         self.head_scale_ = np.sqrt(
             np.maximum(np.einsum("kd,de,ke->k", self.components_, second_moment, self.components_), 0.0)
         )
         self.n_features_in_ = d
+        self.n_samples_seen_ = n
         return self
 
     # --- using the heads ----------------------------------------------------------------------------

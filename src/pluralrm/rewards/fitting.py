@@ -1,17 +1,95 @@
-"""Fit a :class:`RewardModel` (general head + PCA heads) on featurized pairs."""
+"""Fit a :class:`RewardModel` (general head + PCA heads) on featurized pairs: the one pool recipe.
+
+Every caller that fits heads on a pool of pairs — ``pluralrm decompose``, the k-shot protocol's pool for
+each target user, the adapter choice, the demo, and the Ray engine — goes through :func:`fit_pool`:
+
+1. the pool's *prompts* are split, seeded (``DecomposeConfig.seed``), into a fitting part and a held-out
+   ``DecomposeConfig.val_fraction`` (:func:`split_pool`; a prompt is never on both sides, so the penalty is
+   chosen on prompts the head has not seen);
+2. the general Bradley–Terry head is fitted on the fitting part once per L2 penalty in
+   ``DecomposeConfig.alphas``, and the one most accurate on the held-out part is kept;
+3. the PCA heads are fitted on the same fitting part.
+
+Nothing is refitted on the held-out part afterwards: it stays held out, so what a model records as its
+fit data (``metadata["fit_pairs"]``) is what it saw, a validation figure read on those pairs (``evaluate
+--val``, the demo's best-head pick) is honest, and the Ray engine needs one pass of sums.
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from pluralrm.config import DECOMPOSE, DecomposeConfig
 from pluralrm.data.features import PairFeatures
+from pluralrm.data.splits import group_split
 from pluralrm.rewards.decomposed import DecomposedRewardModel
 from pluralrm.rewards.linear_head import LinearRewardHead, fit_general_head
 from pluralrm.rewards.reward_model import RewardModel, data_fingerprint
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PoolFit:
+    """A reward model fitted on a pool by :func:`fit_pool`, and which of the pool's pairs did what.
+
+    Attributes
+    ----------
+    model : RewardModel
+    train : ndarray of int
+        Pool indices the general head and the PCA heads were fitted on.
+    val : ndarray of int
+        Pool indices held out (whole prompts) to choose the general head's L2 penalty.
+    """
+
+    model: RewardModel
+    train: np.ndarray
+    val: np.ndarray
+
+
+def split_pool(
+    groups: Sequence[str], config: DecomposeConfig = DECOMPOSE, *, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pair indices (fitting part, held-out part): ``config.val_fraction`` of the prompts held out.
+
+    ``seed`` defaults to ``config.seed``. Only the pairs' prompt groups are needed, so the Ray engine
+    splits a pool it never loads.
+    """
+    train, val = group_split(
+        groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed if seed is None else seed
+    )
+    return train, val
+
+
+def fit_pool(
+    features: PairFeatures,
+    config: DecomposeConfig = DECOMPOSE,
+    *,
+    seed: int | None = None,
+    backbone_name: str = "",
+) -> PoolFit:
+    """The one pool recipe (module docstring): prompt-grouped split, penalty chosen on the held-out part,
+    general head and PCA heads on the fitting part.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> D = rng.normal(size=(200, 4)) + np.array([1.0, 0, 0, 0])
+    >>> pool = PairFeatures(chosen=D, rejected=np.zeros_like(D), ids=[str(i) for i in range(200)])
+    >>> fit = fit_pool(pool, replace(DECOMPOSE, n_components=2))
+    >>> len(fit.train), len(fit.val), fit.model.metadata["fit_pairs"]
+    (160, 40, 160)
+    """
+    train, val = split_pool(features.groups, config, seed=seed)
+    model = fit_reward_model(
+        features.select(train), features.select(val), config=config, backbone_name=backbone_name
+    )
+    model.metadata = {**model.metadata, "val_pairs": len(val)}
+    return PoolFit(model=model, train=train, val=val)
 
 
 def fit_reward_model(
@@ -22,7 +100,8 @@ def fit_reward_model(
     backbone_name: str = "",
     **overrides,
 ) -> RewardModel:
-    """General Bradley–Terry head and PCA heads of ``train``'s pair differences.
+    """General Bradley–Terry head and PCA heads of ``train``'s pair differences (the inner step of
+    :func:`fit_pool`, for callers that made their own split).
 
     With ``val``, the general head's L2 penalty is chosen on it from ``config.alphas``; otherwise
     ``config.alpha``. ``config.n_components`` is capped at the feature dimension. Keyword ``overrides``
@@ -38,8 +117,7 @@ def fit_reward_model(
         logger.info("general head: validation accuracy by alpha %s → alpha=%g", scores, general.alpha)
     else:
         general = LinearRewardHead(alpha=config.alpha).fit(D)
-    k = None if config.n_components is None else min(config.n_components, D.shape[1])
-    decomposed = DecomposedRewardModel(n_components=k, center=config.center, batch_size=config.batch_size)
+    decomposed = DecomposedRewardModel(**pca_params(config, D.shape[1]))
     return RewardModel(
         namespace=train.namespace,
         backbone_name=backbone_name or train.backbone_name,
@@ -47,3 +125,9 @@ def fit_reward_model(
         decomposed=decomposed.fit(D),
         metadata={"fit_pairs": len(train), "fit_data_sha256": data_fingerprint(D), "source": train.source},
     )
+
+
+def pca_params(config: DecomposeConfig, n_features: int) -> dict:
+    """The PCA heads' constructor parameters for ``config`` (``n_components`` capped at ``n_features``)."""
+    k = None if config.n_components is None else min(config.n_components, n_features)
+    return {"n_components": k, "center": config.center, "batch_size": config.batch_size}

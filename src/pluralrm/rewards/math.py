@@ -23,6 +23,29 @@ def bradley_terry_loss(margins: np.ndarray) -> np.ndarray:
     return np.logaddexp(0.0, -margins)
 
 
+def bradley_terry_sums(Z: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Sum over pairs of the Bradley–Terry loss of ``w`` and of its gradient, for rows ``Z`` of differences.
+
+    Sums, not means, so that shards of the pairs (Ray actors) add theirs and the caller divides once;
+    :class:`~pluralrm.rewards.LinearRewardHead` and the Ray shards both call this, so the objective is one.
+
+    Examples
+    --------
+    >>> loss, grad = bradley_terry_sums(np.array([[2.0, 0.0]]), np.zeros(2))
+    >>> bool(np.isclose(loss, np.log(2))), float(grad[0])
+    (True, -1.0)
+    """
+    margins = Z @ w
+    # d/dw log(1 + e^{-m}) = -σ(-m) · z
+    return float(bradley_terry_loss(margins).sum()), -(Z.T @ sigmoid(-margins))
+
+
+def rms_row_norm(squared_norm_sum: float, n: int) -> float:
+    """``sqrt(Σ‖d‖² / n)``, the scale a Bradley–Terry fit divides ``D`` by (1 for an all-zero ``D``)."""
+    scale = float(np.sqrt(squared_norm_sum / n)) if n else 0.0
+    return scale or 1.0
+
+
 def sigmoid(z: np.ndarray) -> np.ndarray:
     """Logistic function without overflow warnings for large |z|."""
     return np.exp(-np.logaddexp(0.0, -z))

@@ -1,11 +1,13 @@
-"""Featurization, scoring and PCA sums beyond one process, on a Ray cluster (``--engine ray``).
+"""Engines: featurization, scoring and pool fits in this process or beyond it, on a Ray cluster.
 
-The single-process path (:mod:`pluralrm.backbone`, :mod:`pluralrm.rewards`) stays the default and the
-reference: everything here must give the same vectors and the same heads, only computed elsewhere.
-Ray is imported inside functions, so importing this package costs nothing when Ray is not used.
+:func:`make_engine` gives a :class:`LocalEngine` (the default and the reference) or a :class:`RayEngine`
+(``--engine ray``) with the same interface; everything on Ray must give the same vectors and the same
+heads as one process, only computed elsewhere. Ray is imported inside functions, so importing this
+package costs nothing when Ray is not used.
 """
 
-from pluralrm.scale.engine import ENGINES, connect, uses_ray
+from pluralrm.scale.cluster import ENGINES, connect, uses_ray
+from pluralrm.scale.engine import Engine, LocalEngine, RayEngine, make_engine
 from pluralrm.scale.ray_featurize import (
     FeaturizeWorker,
     RayFeatures,
@@ -13,16 +15,20 @@ from pluralrm.scale.ray_featurize import (
     ray_featurize_pairs,
     ray_featurize_ranked,
 )
-from pluralrm.scale.ray_pca import fit_reward_model_ray
+from pluralrm.scale.ray_pca import fit_pool_ray
 from pluralrm.scale.recipe import FeaturizerRecipe
 
 __all__ = [
     "ENGINES",
+    "Engine",
     "FeaturizeWorker",
     "FeaturizerRecipe",
+    "LocalEngine",
+    "RayEngine",
     "RayFeatures",
     "connect",
-    "fit_reward_model_ray",
+    "fit_pool_ray",
+    "make_engine",
     "ray_encode_conversations",
     "ray_featurize_pairs",
     "ray_featurize_ranked",

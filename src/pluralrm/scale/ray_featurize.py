@@ -29,7 +29,7 @@ import numpy as np
 from pluralrm.config import ENGINE, EngineConfig
 from pluralrm.data.features import PairFeatures, prompt_group
 from pluralrm.data.records import Prompt
-from pluralrm.scale.engine import connect
+from pluralrm.scale.cluster import connect
 from pluralrm.scale.recipe import FeaturizerRecipe
 
 logger = logging.getLogger(__name__)

@@ -3,17 +3,18 @@
 Each :class:`DifferenceShard` actor reads a slice of rows of one ``featurize`` output (safetensors reads
 only those rows) and keeps its ``D = H_chosen − H_rejected``. Everything the fit needs is a sum over rows:
 
-* PCA heads: the streaming PCA of :class:`~pluralrm.rewards.DecomposedRewardModel` keeps ``Σ D`` and
-  ``DᵀD`` (float64); shards compute these with the estimator's own accumulation step, the driver adds them
-  and runs the estimator's own finish step (eigendecomposition, signs, explained variance). Only sums
-  cross the network, d×d per shard.
-* General head: the Bradley–Terry loss and gradient of :class:`~pluralrm.rewards.LinearRewardHead` are
-  means over pairs, so each L-BFGS step asks every shard for its sums (a distributed gradient), and the
-  validation accuracy that picks the L2 penalty is a count summed over shards.
+* PCA heads: each shard returns the :class:`~pluralrm.rewards.decomposed.PairMoments` of its fit rows
+  (``Σ D``, ``DᵀD``, float64); the driver merges them and builds the heads with
+  :meth:`~pluralrm.rewards.DecomposedRewardModel.from_moments` (eigendecomposition, signs, explained
+  variance). Only sums cross the network, d×d per shard.
+* General head: the Bradley–Terry loss and gradient are sums over pairs
+  (:func:`~pluralrm.rewards.math.bradley_terry_sums`), so each L-BFGS step of
+  :meth:`~pluralrm.rewards.LinearRewardHead.fit_from_sums` asks every shard for its sums (a distributed
+  gradient), and the validation accuracy that picks the L2 penalty is a count summed over shards.
 
-The train/validation split is the one :func:`pluralrm.data.splits.group_split` makes in one process (it
-needs only each pair's prompt group, read from ``features.json``), so the heads are those of one process
-up to float64 summation order.
+The recipe is :func:`pluralrm.rewards.fitting.fit_pool`'s: the split is :func:`split_pool` on each pair's
+prompt group (read from ``features.json``), so the heads are those of one process up to float64
+summation order.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ import numpy as np
 
 from pluralrm.config import DECOMPOSE, ENGINE, DecomposeConfig, EngineConfig
 from pluralrm.data.features import FEATURES_FILE, META_FILE
-from pluralrm.scale.engine import connect
+from pluralrm.rewards.decomposed import DecomposedRewardModel, PairMoments
+from pluralrm.rewards.fitting import PoolFit, pca_params, split_pool
+from pluralrm.rewards.linear_head import LinearRewardHead, choose_penalty
+from pluralrm.rewards.math import bradley_terry_sums, pair_correctness, rms_row_norm
+from pluralrm.scale.cluster import connect
 
 logger = logging.getLogger(__name__)
 
@@ -59,34 +64,20 @@ class DifferenceShard:
         self.val = D[~is_train]
         self.batch_size = batch_size
 
-    def sums(self) -> tuple[np.ndarray, np.ndarray, int, bytes]:
-        """``Σ D``, ``DᵀD`` and n over train rows (the streaming PCA's sums), and their float32 bytes' digest.
-
-        The bytes are hashed here so the driver can chain the digests into one data fingerprint.
-        """
-        from pluralrm.rewards.decomposed import DecomposedRewardModel
-
+    def moments(self) -> tuple[PairMoments, bytes]:
+        """The fit rows' :class:`PairMoments`, and their float32 bytes' digest (the driver chains the
+        digests into one data fingerprint)."""
         if not len(self.train):
-            d = self.train.shape[1]
-            return np.zeros(d), np.zeros((d, d)), 0, b""
-        pca = DecomposedRewardModel(batch_size=self.batch_size)
-        for i in range(0, len(self.train), self.batch_size):
-            pca._accumulate(self.train[i : i + self.batch_size])  # the estimator's own accumulation step
+            return PairMoments.zeros(self.train.shape[1]), b""
         digest = hashlib.sha256(np.ascontiguousarray(self.train).tobytes()).digest()
-        return pca._sum, pca._outer, pca.n_samples_seen_, digest
+        return PairMoments.of(self.train, batch_size=self.batch_size), digest
 
     def bradley_terry(self, w: np.ndarray, scale: float) -> tuple[float, np.ndarray]:
-        """Sums over train rows of ``log(1 + e^{−z·w})`` and of its gradient, ``z = d / scale``."""
-        from pluralrm.rewards.math import bradley_terry_loss, sigmoid
-
-        Z = self.train.astype(np.float64) / scale
-        margins = Z @ w
-        return float(bradley_terry_loss(margins).sum()), -(Z.T @ sigmoid(-margins))
+        """:func:`bradley_terry_sums` of ``w`` over the fit rows divided by ``scale``."""
+        return bradley_terry_sums(self.train.astype(np.float64) / scale, w)
 
     def val_correct(self, coef: np.ndarray) -> tuple[float, int]:
         """Correct validation pairs (a tie counts one half) and their number."""
-        from pluralrm.rewards.math import pair_correctness
-
         if not len(self.val):
             return 0.0, 0
         return float(pair_correctness(self.val.astype(np.float64) @ coef).sum()), len(self.val)
@@ -103,13 +94,14 @@ def _read_meta(directory: Path) -> dict:
     return meta
 
 
-def fit_reward_model_ray(
+def fit_pool_ray(
     inputs: Sequence[str | Path],
-    *,
     config: DecomposeConfig = DECOMPOSE,
+    *,
     engine: EngineConfig = ENGINE,
-):
-    """:func:`pluralrm.rewards.fitting.fit_reward_model` with a validation split, on Ray shard actors.
+    seed: int | None = None,
+) -> PoolFit:
+    """:func:`pluralrm.rewards.fitting.fit_pool` on Ray shard actors: the same recipe, split and heads.
 
     Parameters
     ----------
@@ -119,17 +111,10 @@ def fit_reward_model_ray(
         Heads, centring, validation share, L2 penalties, seed: as ``pluralrm decompose``.
     engine : EngineConfig
         Cluster address and ``shard_rows`` (pairs per actor).
-
-    Returns
-    -------
-    model : RewardModel
-    n_train, n_val : int
-        Pairs the heads were fitted on and pairs held out to pick the general head's penalty.
+    seed : int, optional
+        The split's seed (default ``config.seed``).
     """
     import ray
-
-    from pluralrm.data.splits import group_split
-    from pluralrm.rewards.reward_model import RewardModel
 
     directories = [Path(item) for item in inputs]
     metas = [_read_meta(d) for d in directories]
@@ -140,14 +125,15 @@ def fit_reward_model_ray(
                 f"{directory} has {meta['namespace']}"
             )
     groups = [g for meta in metas for g in meta["groups"]]
-    train_idx, val_idx = group_split(groups, [1 - config.val_fraction, config.val_fraction], seed=config.seed)
+    train_idx, val_idx = split_pool(groups, config, seed=seed)
     is_train = np.zeros(len(groups), dtype=bool)
     is_train[train_idx] = True
     connect(engine)
     # A shard mostly holds memory: reserving CPUs would cap the shards at the cluster's CPU count (and
     # deadlock when there are more), so they reserve none and are spread over the nodes.
     actor = ray.remote(num_cpus=0, scheduling_strategy="SPREAD")(DifferenceShard)
-    shards, offset = [], 0
+    shards: list = []  # ray.actor.ActorHandle; ray types remote(**options)(cls) as a union with cls
+    offset = 0
     for directory, meta in zip(directories, metas, strict=True):
         n = meta["n_pairs"]
         for start in range(0, n, engine.shard_rows):
@@ -158,11 +144,14 @@ def fit_reward_model_ray(
         offset += n
     logger.info("ray decompose: %d pairs in %d shards", len(groups), len(shards))
     try:
-        decomposed, fingerprint, scale = _pca(shards, config)
-        general = _general_head(shards, scale, decomposed.n_samples_seen_, decomposed.n_features_in_, config)
+        moments, fingerprint = _moments(shards)
+        decomposed = DecomposedRewardModel.from_moments(moments, **pca_params(config, moments.n_features))
+        general = _general_head(shards, moments, config)
     finally:
         for shard in shards:
             ray.kill(shard)
+    from pluralrm.rewards.reward_model import RewardModel
+
     model = RewardModel(
         namespace=metas[0]["namespace"],
         backbone_name=metas[0].get("backbone_name", ""),
@@ -172,60 +161,44 @@ def fit_reward_model_ray(
             "fit_pairs": len(train_idx),
             "fit_data_sha256_of_shards": fingerprint,
             "source": " + ".join(m.get("source", "") for m in metas if m.get("source")),
+            "val_pairs": len(val_idx),
         },
     )
-    return model, len(train_idx), len(val_idx)
+    return PoolFit(model=model, train=train_idx, val=val_idx)
 
 
-def _pca(shards: list, config: DecomposeConfig):
-    """Add the shards' sums into one estimator and finish it; the chained digest; the BT scale."""
+def _moments(shards: list) -> tuple[PairMoments, str]:
+    """The shards' fit-row moments merged, and their digests chained into one fingerprint."""
     import ray
 
-    from pluralrm.rewards.decomposed import DecomposedRewardModel
-
-    parts = ray.get([shard.sums.remote() for shard in shards])
-    d = parts[0][0].shape[0]
-    k = None if config.n_components is None else min(config.n_components, d)
-    pca = DecomposedRewardModel(n_components=k, center=config.center, batch_size=config.batch_size)
-    pca._sum, pca._outer = np.zeros(d), np.zeros((d, d))
-    pca.n_samples_seen_ = 0
+    parts = ray.get([shard.moments.remote() for shard in shards])
+    moments = PairMoments.zeros(parts[0][0].n_features)
     chained = hashlib.sha256()
-    for total, outer, n, digest in parts:
-        pca._sum += total
-        pca._outer += outer
-        pca.n_samples_seen_ += n
+    for part, digest in parts:
+        moments = moments.merge(part)
         chained.update(digest)
-    pca._finalize()  # the estimator's own finish step: eigendecomposition, signs, variance
-    # LinearRewardHead.fit divides D by its RMS row norm: sqrt(mean ‖d‖²) = sqrt(trace(DᵀD) / n).
-    scale = float(np.sqrt(np.trace(pca._outer) / pca.n_samples_seen_)) or 1.0
-    return pca, chained.hexdigest(), scale
+    return moments, chained.hexdigest()
 
 
-def _general_head(shards: list, scale: float, n: int, d: int, config: DecomposeConfig):
+def _general_head(shards: list, moments: PairMoments, config: DecomposeConfig) -> LinearRewardHead:
     """Bradley–Terry L-BFGS with distributed loss and gradient, one fit per penalty, best on validation."""
     import ray
-    from scipy.optimize import minimize
 
-    from pluralrm.rewards.linear_head import LinearRewardHead
+    # LinearRewardHead.fit divides D by its RMS row norm, sqrt(Σ ‖d‖² / n).
+    scale = rms_row_norm(moments.squared_norm_sum, moments.n)
 
-    best, best_accuracy = None, -1.0
-    for alpha in config.alphas:
+    def sums(w: np.ndarray) -> tuple[float, np.ndarray]:
+        parts = ray.get([shard.bradley_terry.remote(w, scale) for shard in shards])
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
 
-        def objective(w: np.ndarray, alpha: float = alpha) -> tuple[float, np.ndarray]:
-            parts = ray.get([shard.bradley_terry.remote(w, scale) for shard in shards])
-            loss = sum(p[0] for p in parts) / n + 0.5 * alpha * w @ w
-            grad = sum(p[1] for p in parts) / n + alpha * w
-            return float(loss), grad
+    def fit(alpha: float) -> LinearRewardHead:
+        return LinearRewardHead.fit_from_sums(sums, moments.n, moments.n_features, scale, alpha=alpha)
 
-        head = LinearRewardHead(alpha=alpha)  # its max_iter, as LinearRewardHead.fit uses
-        options = {"maxiter": head.max_iter}
-        result = minimize(objective, np.zeros(d), jac=True, method="L-BFGS-B", options=options)
-        head = LinearRewardHead.from_coef(result.x / scale, alpha=alpha)
-        head.n_iter_ = int(result.nit)
+    def accuracy(head: LinearRewardHead) -> float:
         counts = ray.get([shard.val_correct.remote(head.coef_) for shard in shards])
         total = sum(c[1] for c in counts)
-        accuracy = sum(c[0] for c in counts) / total if total else 0.0
-        logger.info("general head: alpha %g → validation accuracy %.4f", alpha, accuracy)
-        if best is None or accuracy > best_accuracy:
-            best, best_accuracy = head, accuracy
-    return best
+        return sum(c[0] for c in counts) / total if total else 0.0
+
+    general, scores = choose_penalty(fit, accuracy, config.alphas)
+    logger.info("general head: validation accuracy by alpha %s → alpha=%g", scores, general.alpha)
+    return general
