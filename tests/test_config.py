@@ -81,10 +81,6 @@ RENAMED_FLAGS = {
     ("decompose", "n_components"): "--components",
     ("demo", "n_components"): "--components",
 }
-# Modules whose verbs still spell options out (``= CONFIG.field``); the engine options are cli/scale.py's.
-SPELLED_OUT = {"pluralrm.cli.core", "pluralrm.cli.scale"}
-
-
 def _derived(command) -> dict:
     """``{parameter: (config instance, field)}`` of the options @config_options gave a verb."""
     return getattr(command.callback, DERIVED, {})
@@ -111,11 +107,8 @@ def test_cli_option_defaults_help_and_flags_are_the_configs(verb, command):
             _check_option(verb, param, *derived[param.name])
             checked += 1
             continue
-        for config in configs:  # options still spelled out by hand (cli/core.py, cli/scale.py)
-            if param.name in {f.name for f in fields(config)}:
-                _check_option(verb, param, config, param.name)
-                checked += 1
-                break
+        for config in configs:  # an option named like a field but not derived from it is restated
+            assert param.name not in {f.name for f in fields(config)}, f"{verb} --{param.name} restated"
     if verb in CONFIGS_OF_VERB:
         least = 2 if verb == "rank" else 3  # rank's only settings: chunk size and device
         assert checked >= least, f"{verb} exposes too few configured options ({checked})"
@@ -123,14 +116,10 @@ def test_cli_option_defaults_help_and_flags_are_the_configs(verb, command):
 
 @pytest.mark.parametrize(("verb", "command"), list(_commands()))
 def test_no_verb_restates_a_setting_by_hand(verb, command):
-    """Outside the modules still to convert, a configured option comes from @config_options."""
-    if command.callback.__module__ in SPELLED_OUT:
-        pytest.skip(f"{verb} still spells its options out ({command.callback.__module__})")
+    """Every configured option comes from @config_options (none restates a field's default by hand)."""
     derived = _derived(command)
     for param in command.params:
         for config in CONFIGS_OF_VERB.get(verb, [FEATURIZE]):
-            if isinstance(config, EngineConfig):
-                continue  # --engine & co. are cli/scale.py's aliases until that module takes the decorator
             if param.name in {f.name for f in fields(config)}:
                 assert param.name in derived, f"{verb} --{param.name}: declare it with @config_options"
                 break

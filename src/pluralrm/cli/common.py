@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
 
-from pluralrm.config import DecomposeConfig, FeaturizeConfig, help_of
+from pluralrm.config import help_of
 
 app = typer.Typer(
     name="pluralrm",
@@ -64,13 +63,6 @@ def config_option(config: type, name: str, *flags: str) -> typer.models.OptionIn
     return typer.Option(*flags, help=help_of(config, name))
 
 
-# Still spelled out by cli/core.py and cli/scale.py (default passed as ``= FEATURIZE.name``): remove these
-# once their verbs take @config_options (tests/test_config.py checks both kinds of option).
-featurize_option = partial(config_option, FeaturizeConfig)
-decompose_option = partial(config_option, DecomposeConfig)
-BackboneOption = Annotated[str, featurize_option("backbone")]
-DeviceOption = Annotated[str, featurize_option("device")]
-DtypeOption = Annotated[str, featurize_option("dtype")]
 CacheOption = Annotated[
     bool,
     typer.Option(

@@ -14,29 +14,25 @@ from rich.markup import escape
 from rich.table import Table
 
 from pluralrm.cli.common import (
-    BackboneOption,
     CacheOption,
-    DeviceOption,
-    DtypeOption,
     SkipInvalidOption,
     app,
     comma_ints,
     console,
-    decompose_option,
     fail,
     feature_cache,
-    featurize_option,
     load_model,
     setup_logging,
     timed,
 )
-from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
+from pluralrm.cli.options import config_options
+from pluralrm.cli.scale import engine_from, engine_options
 from pluralrm.config import (
     DECOMPOSE,
     DEMO_DECOMPOSE,
-    ENGINE,
     FEATURIZE,
     DecomposeConfig,
+    EngineConfig,
     FeaturizeConfig,
 )
 from pluralrm.data import DataValidationError, load_ranked
@@ -92,29 +88,25 @@ def inspect(
 
 
 @app.command()
+@config_options(
+    FEATURIZE,
+    *("backbone", "pooling", "layer", "max_length", "batch_size", "max_batch_tokens", "device", "dtype"),
+)
+@engine_options()
 def featurize(
     data: Annotated[
         str, typer.Argument(help="Pairs file (.json/.jsonl/.parquet, .gz ok), hub id, or 'synthetic'.")
     ],
     out: Annotated[Path, typer.Option(help="Output directory for features.safetensors + features.json.")],
-    backbone: BackboneOption = FEATURIZE.backbone,
+    *,
+    config: FeaturizeConfig,
     format: Annotated[str, typer.Option(help="Input format: auto, trl, hh, dsp, dsp-domain.")] = "auto",
     skip_invalid: Annotated[
         bool, typer.Option(help="Skip and count invalid records instead of failing.")
     ] = False,
-    pooling: Annotated[str | None, featurize_option("pooling")] = FEATURIZE.pooling,
-    layer: Annotated[int, featurize_option("layer")] = FEATURIZE.layer,
-    max_length: Annotated[int, featurize_option("max_length")] = FEATURIZE.max_length,
-    batch_size: Annotated[int, featurize_option("batch_size")] = FEATURIZE.batch_size,
-    max_batch_tokens: Annotated[int, featurize_option("max_batch_tokens")] = FEATURIZE.max_batch_tokens,
-    device: DeviceOption = FEATURIZE.device,
-    dtype: DtypeOption = FEATURIZE.dtype,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     cache: CacheOption = True,
-    engine: EngineOption = ENGINE.engine,
-    address: AddressOption = ENGINE.address,
-    num_workers: WorkersOption = ENGINE.num_workers,
-    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
+    engine_config: EngineConfig,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")] = False,
 ) -> None:
     """Featurize preference pairs with a backbone and save H_chosen / H_rejected.
@@ -130,17 +122,7 @@ def featurize(
         raise fail(str(error)) from None
     records = records[:limit] if limit else records
     console.print(f"[green]data[/] {escape(summary)}; featurizing {len(records)} pairs", soft_wrap=True)
-    config = FeaturizeConfig(
-        backbone=backbone,
-        pooling=pooling,
-        layer=layer,
-        max_length=max_length,
-        batch_size=batch_size,
-        max_batch_tokens=max_batch_tokens,
-        device=device,
-        dtype=dtype,
-    )
-    runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
+    runner = engine_from(engine_config)
     with reported(), timed("featurize"):
         features, where = runner.featurize_pairs(
             records, featurize=config, cache=feature_cache(cache), source=data, show_progress=True
@@ -155,6 +137,13 @@ def featurize(
 
 
 @app.command()
+@config_options(
+    DECOMPOSE,
+    *("n_components", "center", "val_fraction", "seed", "choice_k"),
+    flags={"n_components": "--components"},
+)
+@config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
+@engine_options("engine", "address", "num_workers")
 def decompose(
     inputs: Annotated[
         list[str],
@@ -164,18 +153,12 @@ def decompose(
         ),
     ],
     out: Annotated[Path, typer.Option(help="Model directory to write (config.json + heads.safetensors).")],
-    n_components: Annotated[int, decompose_option("n_components", "--components")] = DECOMPOSE.n_components,
-    center: Annotated[bool, decompose_option("center")] = DECOMPOSE.center,
-    backbone: BackboneOption = FEATURIZE.backbone,
-    device: DeviceOption = FEATURIZE.device,
-    dtype: DtypeOption = FEATURIZE.dtype,
-    val_fraction: Annotated[float, decompose_option("val_fraction")] = DECOMPOSE.val_fraction,
+    *,
+    config: DecomposeConfig,
+    featurize: FeaturizeConfig,
     skip_invalid: SkipInvalidOption = False,
-    seed: Annotated[int, decompose_option("seed")] = DECOMPOSE.seed,
     cache: CacheOption = True,
-    engine: EngineOption = ENGINE.engine,
-    address: AddressOption = ENGINE.address,
-    num_workers: WorkersOption = ENGINE.num_workers,
+    engine_config: EngineConfig,
     layers: Annotated[
         str | None,
         typer.Option(
@@ -184,7 +167,6 @@ def decompose(
             "--choice-k pairs each; adapt and score then read that layer. Default: the final layer."
         ),
     ] = None,
-    choice_k: Annotated[int, decompose_option("choice_k")] = DECOMPOSE.choice_k,
     adapters: Annotated[
         str | None,
         typer.Option(
@@ -205,15 +187,12 @@ def decompose(
     """
     from pluralrm.pool import decompose as decompose_pool
 
-    config = DecomposeConfig(
-        n_components=n_components, center=center, val_fraction=val_fraction, seed=seed, choice_k=choice_k
-    )
-    runner = engine_from_options(engine, address, num_workers)
+    runner = engine_from(engine_config)
     with reported(), timed("decompose"):
         result = decompose_pool(
             inputs,
             config,
-            featurize=FeaturizeConfig(backbone=backbone, device=device, dtype=dtype),
+            featurize=featurize,
             engine=runner,
             layers=comma_ints(layers, "--layers") if layers else (),
             adapters=tuple(m.strip() for m in adapters.split(",")) if adapters else (),
@@ -252,6 +231,7 @@ def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
 
 
 @app.command()
+@config_options(FEATURIZE, "device", into="featurize")
 def evaluate(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory (from decompose or demo).")],
     data: Annotated[str, typer.Argument(help="A featurize output directory, or pairs data.")],
@@ -261,8 +241,9 @@ def evaluate(
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the tidy table here as CSV.")] = None,
     by: Annotated[str, typer.Option(help="Group rows by 'subset' or 'user'.")] = "subset",
+    *,
     skip_invalid: SkipInvalidOption = False,
-    device: DeviceOption = FEATURIZE.device,
+    featurize: FeaturizeConfig,
     cache: CacheOption = True,
 ) -> None:
     """Pairwise accuracy (95% bootstrap interval) of the general head and every PCA head.
@@ -275,7 +256,9 @@ def evaluate(
     from pluralrm.pool import features_for
 
     model = load_model(model_dir)
-    read = dict(device=device, cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data)
+    read = dict(
+        device=featurize.device, cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data
+    )
     with reported(), timed("evaluate"):
         features = features_for(data, model, **read)
         val_features = None if val is None else features_for(val, model, **read)
@@ -306,16 +289,14 @@ def _print_rows(rows: list[dict], top: int) -> None:
 
 
 @app.command()
+@config_options(DEMO_DECOMPOSE, "n_components", "center", flags={"n_components": "--components"})
+@config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the model, tables and plots.")] = Path("out/demo"),
     data: Annotated[str | None, typer.Option(help="Run on these pairs instead of the built-in data.")] = None,
-    backbone: BackboneOption = FEATURIZE.backbone,
-    n_components: Annotated[
-        int, decompose_option("n_components", "--components")
-    ] = DEMO_DECOMPOSE.n_components,
-    center: Annotated[bool, decompose_option("center")] = DEMO_DECOMPOSE.center,
-    device: DeviceOption = FEATURIZE.device,
-    dtype: DtypeOption = FEATURIZE.dtype,
+    *,
+    featurize: FeaturizeConfig,
+    config: DecomposeConfig,
     limit: Annotated[int | None, typer.Option(help="Use only the first N pairs.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details.")] = False,
 ) -> None:
@@ -331,8 +312,8 @@ def demo(
             result = run_demo(
                 out,
                 data=data,
-                featurize=FeaturizeConfig(backbone=backbone, device=device, dtype=dtype),
-                decompose=DecomposeConfig(n_components=n_components, center=center),
+                featurize=featurize,
+                decompose=config,
                 limit=limit,
                 show_progress=True,
             )

@@ -21,10 +21,8 @@ gives the demo its own defaults) and its help is the field's ``metadata["help"]`
 comma-separated option (``--ns 1,2,4``). The parameter ``into`` (default ``config``) disappears from the
 verb's command line; the other fields of the config keep the instance's values.
 
-To apply it to a verb that still spells options out (``name: Annotated[int, decompose_option("name")] =
-DECOMPOSE.name`` …): delete those parameters, add one keyword-only parameter typed with the config class,
-add the decorator below ``@app.command()`` naming the fields, and read ``config.name`` in the body.
-``tests/test_config.py`` checks every derived option against its field.
+Every verb declares its settings this way; ``tests/test_config.py`` checks every derived option against
+its field.
 """
 
 from __future__ import annotations

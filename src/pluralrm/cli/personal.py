@@ -24,15 +24,15 @@ from pluralrm.cli.common import (
 )
 from pluralrm.cli.core import print_data, reported
 from pluralrm.cli.options import config_options
-from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
+from pluralrm.cli.scale import engine_from, engine_options
 from pluralrm.config import (
     ADAPT,
     DECOMPOSE,
-    ENGINE,
     FEATURIZE,
     KSHOT,
     AdaptConfig,
     DecomposeConfig,
+    EngineConfig,
     FeaturizeConfig,
 )
 from pluralrm.data.features import PairFeatures
@@ -238,6 +238,7 @@ def adapt(
 
 @app.command()
 @config_options(FEATURIZE, "device", into="featurize")
+@engine_options()
 def score(
     model_dir: Annotated[Path, typer.Argument(help="A reward model directory.")],
     data: Annotated[str, typer.Argument(help="Pairs to score (any supported format) or a features dir.")],
@@ -251,10 +252,7 @@ def score(
     skip_invalid: SkipInvalidOption = False,
     featurize: FeaturizeConfig,
     cache: CacheOption = True,
-    engine: EngineOption = ENGINE.engine,
-    address: AddressOption = ENGINE.address,
-    num_workers: WorkersOption = ENGINE.num_workers,
-    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
+    engine_config: EngineConfig,
 ) -> None:
     """Score pairs with the general head, one head or a user's personal reward; print accuracy on their
     labels.
@@ -266,7 +264,7 @@ def score(
     from pluralrm.evaluate.metrics import pairwise_metrics
 
     model = load_model(model_dir)
-    runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
+    runner = engine_from(engine_config)
     with timed("score"):
         with reported():
             features = features_for(

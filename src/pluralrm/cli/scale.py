@@ -1,5 +1,5 @@
 """``--engine`` for the verbs that featurize, score or fit (featurize, decompose, score, rank): the
-options, read from :class:`pluralrm.config.EngineConfig`, and the engine they name
+options, derived from :class:`pluralrm.config.EngineConfig`, and the engine they name
 (:func:`pluralrm.scale.make_engine`).
 
 No verb lives here, and no verb branches on the engine: each asks the engine object to do the work.
@@ -7,29 +7,27 @@ No verb lives here, and no verb branches on the engine: each asks the engine obj
 
 from __future__ import annotations
 
-from dataclasses import replace
-from functools import partial
-from typing import Annotated
+from collections.abc import Callable
+from typing import Any
 
-from pluralrm.cli.common import config_option, fail
+from pluralrm.cli.common import fail
+from pluralrm.cli.options import config_options
 from pluralrm.config import ENGINE, EngineConfig
 
-engine_option = partial(config_option, EngineConfig)
-EngineOption = Annotated[str, engine_option("engine")]
-AddressOption = Annotated[str | None, engine_option("address")]
-WorkersOption = Annotated[int, engine_option("num_workers")]
-GpusOption = Annotated[float, engine_option("gpus_per_worker")]
+#: The engine options every such verb shows; decompose's shards reserve no GPUs, so it leaves that one out.
+ENGINE_FIELDS = ("engine", "address", "num_workers", "gpus_per_worker")
 
 
-def engine_from_options(
-    engine: str, address: str | None, num_workers: int, gpus_per_worker: float = ENGINE.gpus_per_worker
-):
-    """The checked engine the options name (a bad choice is one clear error, before any work)."""
+def engine_options(*names: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add ``EngineConfig`` options (``names``, default :data:`ENGINE_FIELDS`) to a verb, which receives the
+    parsed config as its parameter ``engine_config: EngineConfig``."""
+    return config_options(ENGINE, *(names or ENGINE_FIELDS), into="engine_config")
+
+
+def engine_from(config: EngineConfig):
+    """The checked engine ``config`` names (a bad choice is one clear error, before any work)."""
     from pluralrm.scale import make_engine
 
-    config = replace(
-        ENGINE, engine=engine, address=address, num_workers=num_workers, gpus_per_worker=gpus_per_worker
-    )
     try:
         return make_engine(config)
     except ValueError as error:

@@ -22,8 +22,8 @@ from pluralrm.cli.common import (
 )
 from pluralrm.cli.core import reported
 from pluralrm.cli.options import config_options
-from pluralrm.cli.scale import AddressOption, EngineOption, GpusOption, WorkersOption, engine_from_options
-from pluralrm.config import ENGINE, FEATURIZE, SELECT, FeaturizeConfig, SelectConfig
+from pluralrm.cli.scale import engine_from, engine_options
+from pluralrm.config import FEATURIZE, SELECT, EngineConfig, FeaturizeConfig, SelectConfig
 from pluralrm.data import DataValidationError, load_ranked
 
 
@@ -59,6 +59,7 @@ def _featurize_with_progress(
 @app.command()
 @config_options(SELECT, "chunk_prompts")
 @config_options(FEATURIZE, "device", into="featurize")
+@engine_options()
 def rank(
     wide: Annotated[str, typer.Argument(help="Many responses per prompt: a wide file (response_1..N).")],
     out: Annotated[Path, typer.Option(help="Where to write the rewarded wide JSONL.")],
@@ -74,10 +75,7 @@ def rank(
     skip_invalid: SkipInvalidOption = False,
     featurize: FeaturizeConfig,
     cache: CacheOption = True,
-    engine: EngineOption = ENGINE.engine,
-    address: AddressOption = ENGINE.address,
-    num_workers: WorkersOption = ENGINE.num_workers,
-    gpus_per_worker: GpusOption = ENGINE.gpus_per_worker,
+    engine_config: EngineConfig,
 ) -> None:
     """Fill reward_1..N of every prompt's responses with a pluralrm reward (general head, a head, a user).
 
@@ -97,7 +95,7 @@ def rank(
             raise fail(f"record {unrewarded[0]!r} has no rewards; pass --model to score the responses")
         rewarded = records
     else:
-        runner = engine_from_options(engine, address, num_workers, gpus_per_worker)
+        runner = engine_from(engine_config)
         model = load_model(model_dir)
         try:
             profile = None if user is None else ProfileStore(store).get(user)
