@@ -230,7 +230,7 @@ def test_ray_engine_fits_the_pool_as_one_process(tmp_path):
 
     sharded = RayEngine(replace(ENGINE, engine="ray", shard_rows=128)).fit_pool(dirs, config)  # 5 shards
     _assert_same_fit(sharded, local, atol=1e-9, rtol=1e-9, general_tol=(1e-4, 1e-6))
-    with pytest.raises(ValueError, match="featurize outputs on disk"):
+    with pytest.raises(ValueError, match="outputs on disk"):
         RayEngine(replace(ENGINE, engine="ray")).fit_pool([parts[0]], config)
 
 
