@@ -180,6 +180,12 @@ def run_prompts(
     elif config.max_prompts is not None:
         prompts = table.apply("first-n", prompts, lambda p: p[: config.max_prompts])
     manifest.outputs = {PROMPTS: write_records(project / PROMPTS, prompts)}
+    return _complete(project, manifest, table, start)
+
+
+def _complete(project: Path, manifest: StageManifest, table: _Table, start: float) -> StageManifest:
+    """Mark a stage complete with its filter table and duration, and write its manifest (last: a stage
+    whose manifest says complete has all its outputs on disk)."""
     manifest.filters, manifest.status = table.rows, "complete"
     manifest.seconds = round(time.perf_counter() - start, 3)
     write_manifest(project, manifest)
@@ -224,10 +230,7 @@ def run_responses(
 
         responses += table.apply(path.name, [], read)
     manifest.outputs = {RESPONSES: write_records(project / RESPONSES, responses)}
-    manifest.filters, manifest.status = table.rows, "complete"
-    manifest.seconds = round(time.perf_counter() - start, 3)
-    write_manifest(project, manifest)
-    return manifest
+    return _complete(project, manifest, table, start)
 
 
 def _pair_out(
@@ -323,10 +326,7 @@ def run_filter(
         DROPPED: write_records(project / DROPPED, dropped),
         "over_budget": len(over),
     }
-    manifest.filters, manifest.status = table.rows, "complete"
-    manifest.seconds = round(time.perf_counter() - start, 3)
-    write_manifest(project, manifest)
-    return manifest
+    return _complete(project, manifest, table, start)
 
 
 def stage_table(project: str | Path) -> list[dict[str, Any]]:

@@ -46,14 +46,7 @@ class GeneratorSetting:
         return record_id(asdict(self))[:10]
 
     def params(self) -> SamplingParams:
-        return SamplingParams(
-            n=self.n,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_new_tokens=self.max_new_tokens,
-            seed=self.seed,
-            system_prompt=self.system_prompt,
-        )
+        return SamplingParams.from_config(self)
 
 
 def settings_grid(

@@ -7,15 +7,32 @@ prompt gets the same N responses whether it is generated first or last, alone or
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, Protocol
 
 from pluralrm.backbone.formatting import prompt_messages
-from pluralrm.config import GENERATE, GenerateConfig
+from pluralrm.config import GENERATE
 from pluralrm.data.records import Prompt
 from pluralrm.data.transcripts import Message
 
 Finish = Literal["stop", "length"]
+
+
+class SamplingSettings(Protocol):
+    """What names a way of sampling: a generate config, or a collection stage's generator setting."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def temperature(self) -> float: ...
+    @property
+    def top_p(self) -> float: ...
+    @property
+    def max_new_tokens(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def system_prompt(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -43,15 +60,9 @@ class SamplingParams:
             raise ValueError(f"max_new_tokens must be at least 1, got {self.max_new_tokens}")
 
     @classmethod
-    def from_config(cls, config: GenerateConfig) -> SamplingParams:
-        return cls(
-            n=config.n,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_new_tokens=config.max_new_tokens,
-            seed=config.seed,
-            system_prompt=config.system_prompt,
-        )
+    def from_config(cls, config: SamplingSettings) -> SamplingParams:
+        """The sampling part of ``config`` (a generate config, a collection stage's generator setting)."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
