@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pluralrm.atomic import write_json
+from pluralrm.atomic import apply_umask_modes, write_json
 from pluralrm.rewards.sequence_classifier import FORMAT, METADATA_FILE
 from pluralrm.training_runs import replace_dir
 
@@ -78,6 +78,7 @@ def save_reward_model(
             "namespace": featurizer.namespace(spec),
         }
         write_json(build / METADATA_FILE, metadata)
+        apply_umask_modes(build)  # save_pretrained writes its weights at 0600
         replace_dir(build, out_dir)
     finally:
         if build.exists():
