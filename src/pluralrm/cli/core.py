@@ -51,6 +51,7 @@ from pluralrm.config import (
 )
 from pluralrm.data import DataValidationError, load_pairs, load_ranked
 from pluralrm.data.features import PairFeatures
+from pluralrm.data.loaders import PAIR_FORMATS, RANKED_FORMATS
 
 
 def load_pair_records(data: str, format: str, skip_invalid: bool) -> tuple[list[dict], str]:
@@ -77,6 +78,8 @@ def inspect(
 
     Example: pluralrm inspect ../shared/data/dsp/webgpt.test-dev.json.gz
     """
+    # 'wide' and 'ranked' name ranked-response formats only: asking for one is asking for --ranked.
+    ranked = ranked or (format in RANKED_FORMATS and format not in PAIR_FORMATS)
     try:
         if ranked:
             result = load_ranked(data, format=format, skip_invalid=skip_invalid)
@@ -84,7 +87,7 @@ def inspect(
         else:
             records, summary = load_pair_records(data, format, skip_invalid)
             skipped = []
-    except DataValidationError as error:
+    except (DataValidationError, ValueError) as error:  # ValueError: an unknown --format
         raise fail(str(error)) from None
     console.print(escape(summary), soft_wrap=True)
     for problem in skipped[:5]:
