@@ -95,6 +95,7 @@ def customize(
     """
     from pluralrm.backbone.loading import BackboneNotFoundError
     from pluralrm.customize import customize_reward_model
+    from pluralrm.customize.portable import describe
     from pluralrm.customize.progress import RichTrainingProgress
     from pluralrm.data import DataValidationError
     from pluralrm.training_runs import NonFiniteLossError
@@ -152,3 +153,6 @@ def customize(
         f"{result.tokens_per_second:,.0f} tokens/s"
     )
     console.print(f"[green]wrote[/] {escape(str(result.out_dir))}", soft_wrap=True)
+    loads = result.metadata.get("export", {}).get("loads")
+    if loads:
+        console.print(f"[dim]{escape(describe(loads))}[/]", soft_wrap=True)
