@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 
@@ -27,7 +27,7 @@ from pluralrm.serve import scoring, users
 from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
 from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
 from pluralrm.serve.metrics import ServerMetrics
-from pluralrm.serve.state import ServerState
+from pluralrm.serve.state import ServerState, refuse_unknown_query_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ def create_app(
         version=pluralrm.__version__,
         summary="General, per-head and per-user rewards; OpenRLHF-compatible /get_reward.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.pluralrm = state
     app.include_router(scoring.router)
