@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pluralrm.atomic import apply_umask_modes, write_json
-from pluralrm.customize.portable import export_tokenizer, loaders, warn_where_not_loadable
+from pluralrm.customize.portable import align_eos, export_tokenizer, loaders, warn_where_not_loadable
 from pluralrm.rewards.sequence_classifier import FORMAT, METADATA_FILE
 from pluralrm.training_runs import replace_dir
 
@@ -74,6 +74,7 @@ def save_reward_model(
     try:
         tokenizer, tokenizer_record = export_tokenizer(tokenizer, kind, max_length)
         tokenizer.save_pretrained(build)
+        align_eos(build, tokenizer)
         loads = loaders(kind, pooling, tokenizer_record)
         backbone = load_backbone(str(build), device="cpu", dtype="float32")
         spec = FeatureSpec(pooling=pooling, layer=-1)  # type: ignore[arg-type]

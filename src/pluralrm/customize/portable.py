@@ -93,6 +93,17 @@ def export_tokenizer(tokenizer: Any, kind: str, max_length: int) -> tuple[Any, d
     return saved, record
 
 
+def align_eos(directory: Path, tokenizer: Any) -> None:
+    """Record an EOS the tokenizer was given in the model's ``config.json`` too, so that loaders which
+    check the two agree (TRL's trainer does, and rewrites the config with a message otherwise)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(directory)
+    if getattr(config, "eos_token_id", None) is None and tokenizer.eos_token_id is not None:
+        config.eos_token_id = tokenizer.eos_token_id
+        config.save_pretrained(directory)
+
+
 def loaders(kind: str, pooling: str, tokenizer_record: dict) -> dict[str, dict[str, Any]]:
     """Which of the field's loaders read the folder as pluralrm scores it, and why not where not."""
     trl_conversational: dict[str, Any] = {"ok": tokenizer_record.get("chat_template") is not None}
@@ -166,4 +177,12 @@ def _first_mismatch(tokenizer: Any, kind: str, expected: list[list[int]]) -> str
     return None
 
 
-__all__ = ["LOADER_NAMES", "PROBES", "describe", "export_tokenizer", "loaders", "warn_where_not_loadable"]
+__all__ = [
+    "LOADER_NAMES",
+    "PROBES",
+    "align_eos",
+    "describe",
+    "export_tokenizer",
+    "loaders",
+    "warn_where_not_loadable",
+]
