@@ -266,9 +266,13 @@ def test_a_template_that_would_change_the_tokens_is_not_saved(tiny_model_dirs, m
     loads = portable.loaders("causal", "last", record)
     assert loads["trl_reward_trainer_conversational_pairs"] == {
         "ok": False,
-        "why": "no chat template (see notes); string pairs train",
+        "why": "no chat template (see export.tokenizer.notes in pluralrm_customize.json)",
     }
     assert tokenizer.truncation_side == "right" and not tokenizer.chat_template  # the caller's is untouched
+    no_eos = portable.loaders("causal", "last", {**record, "eos_token": None})[
+        "trl_reward_trainer_string_pairs"
+    ]
+    assert no_eos == {"ok": False, "why": "the tokenizer has no EOS token, which TRL appends to string pairs"}
 
 
 def test_every_file_of_an_export_is_readable_by_others(exports):

@@ -2,8 +2,8 @@
 
 In: one object per line, ``{"pair_id", "prompt", "response_a", "response_b", "ai_label": "a"|"b"|null,
 "ai_margin": float|null, "provenance": {...}}`` — the filtering stage's output handed to people; a bad line
-raises :class:`~pluralrm.data.errors.DataValidationError` naming file, line and field. ``prompt`` is the text a
-labeller reads; a multi-turn prompt also keeps its turns in ``provenance.conversation`` (role/content
+raises :class:`~pluralrm.data.errors.DataValidationError` naming file, line and field. ``prompt`` is the text
+a labeller reads; a multi-turn prompt also keeps its turns in ``provenance.conversation`` (role/content
 messages, as the filtering stage writes them), and the export uses those turns.
 
 Out: TRL's conversational preference format with an explicit prompt, as :mod:`pluralrm.select.exports`

@@ -108,7 +108,7 @@ def loaders(kind: str, pooling: str, tokenizer_record: dict) -> dict[str, dict[s
     """Which of the field's loaders read the folder as pluralrm scores it, and why not where not."""
     trl_conversational: dict[str, Any] = {"ok": tokenizer_record.get("chat_template") is not None}
     if not trl_conversational["ok"]:
-        trl_conversational["why"] = "no chat template (see notes); string pairs train"
+        trl_conversational["why"] = "no chat template (see export.tokenizer.notes in pluralrm_customize.json)"
     openrlhf: dict[str, Any] = {"ok": kind == "causal" and pooling == "last"}
     if not openrlhf["ok"]:
         openrlhf["why"] = (
@@ -116,9 +116,12 @@ def loaders(kind: str, pooling: str, tokenizer_record: dict) -> dict[str, dict[s
             "BERT-style model's `classifier` reads the [CLS] pooler output, so OpenRLHF would serve a "
             f"randomly initialised head; {OPENRLHF_ROUTE}"
         )
+    trl_strings: dict[str, Any] = {"ok": tokenizer_record.get("eos_token") is not None}
+    if not trl_strings["ok"]:
+        trl_strings["why"] = "the tokenizer has no EOS token, which TRL appends to string pairs"
     return {
         "transformers": {"ok": True},
-        "trl_reward_trainer_string_pairs": {"ok": tokenizer_record.get("eos_token") is not None},
+        "trl_reward_trainer_string_pairs": trl_strings,
         "trl_reward_trainer_conversational_pairs": trl_conversational,
         "openrlhf_reward_model": openrlhf,
     }
