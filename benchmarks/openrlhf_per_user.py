@@ -5,7 +5,7 @@ Fits a MiniLM DRM on DSP domain pairs of three domains, a profile for "alice" fr
 ``--user``, then asks OpenRLHF's ``SingleTurnAgentExecutor`` (``openrlhf/utils/agent.py`` of an OpenRLHF
 checkout, loaded unchanged and never copied here) for the same rewards, one sample per request as in PPO,
 with ChatML-templated prompts: over HTTP at ``http://alice:TOKEN@HOST/v1/users/alice/get_reward`` and at
-``/get_reward``, and through ``--remote_rm_url`` = pluralrm's reward file. Needs aiohttp.
+``/get_reward``, and through ``--reward.remote_url`` = pluralrm's reward file. Needs aiohttp.
 
 Usage::
 
@@ -161,7 +161,7 @@ def main() -> None:
     )
     print(f"  HTTP /get_reward: max |OpenRLHF - pluralrm score| = {np.abs(plain - general).max():.2e}")
     print(
-        f"  --remote_rm_url reward file: max |OpenRLHF - pluralrm score --user alice| = "
+        f"  --reward.remote_url reward file: max |OpenRLHF - pluralrm score --user alice| = "
         f"{np.abs(from_file - alice).max():.2e}"
     )
     print(f"  alice's reward and the general one order {flips} of {len(samples) // 2} pairs differently")

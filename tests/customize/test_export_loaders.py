@@ -248,7 +248,7 @@ def test_a_bert_export_warns_that_openrlhf_would_serve_a_random_head(
     ]
     (warning,) = [r.getMessage() for r in caplog.records]
     assert "OpenRLHF's reward model" in warning and "randomly initialised" in warning
-    assert "pluralrm serve" in warning and "--remote_rm_url" in warning
+    assert "pluralrm serve" in warning and "--reward.remote_url" in warning
 
 
 def test_a_template_that_would_change_the_tokens_is_not_saved(tiny_model_dirs, monkeypatch):

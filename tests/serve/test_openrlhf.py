@@ -1,4 +1,4 @@
-"""Per-user rewards for OpenRLHF: the HTTP route its stock client can be pointed at, the ``--remote_rm_url
+"""Per-user rewards for OpenRLHF: the HTTP route its stock client can be pointed at, the ``--reward.remote_url
 file.py`` route, templated queries scored as pluralrm renders them, unknown query parameters refused.
 
 The request is the one OpenRLHF's client makes — checked against OpenRLHF commit 3c3be62 (2026-08-13),
@@ -6,9 +6,9 @@ The request is the one OpenRLHF's client makes — checked against OpenRLHF comm
 ``{"query": [prompt + response], "prompts": [prompt], "labels": [label]}``, no headers of its own, through
 aiohttp, which sends credentials written in the URL as HTTP Basic; it reads ``scores`` (else ``rewards``).
 The prompt is what ``openrlhf/datasets/prompts_dataset.py::preprocess_data`` gives with
-``--apply_chat_template``: the policy's template with its generation prompt. Where OpenRLHF's own code and
-aiohttp are importable (``PLURALRM_OPENRLHF_SRC``: a checkout; never part of this repository), the last
-tests run its executor itself against the server and the reward file.
+``--data.apply_chat_template``: the policy's template with its generation prompt. Where OpenRLHF's own code
+and aiohttp are importable (``PLURALRM_OPENRLHF_SRC``: a checkout; never part of this repository), the
+last tests run its executor itself against the server and the reward file.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ of that from pluralrm's metadata file; it gets what the tokenizer files say. So 
 reward model class puts a ``score`` head on the last real token's final hidden state, which is what a
 causal export is; a BERT-style export's ``classifier`` reads the pooler output of ``[CLS]``, so OpenRLHF
 would load the backbone and a *randomly initialised* ``score`` head — the export warns and names the route
-that works (``pluralrm serve`` behind OpenRLHF's ``--remote_rm_url``).
+that works (``pluralrm serve`` behind OpenRLHF's ``--reward.remote_url``).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ PROBES = (
     ),
 )
 OPENRLHF_ROUTE = (
-    "serve it with `pluralrm serve DIR` and pass OpenRLHF --remote_rm_url http://HOST:PORT/get_reward"
+    "serve it with `pluralrm serve DIR` and pass OpenRLHF --reward.remote_url http://HOST:PORT/get_reward"
 )
 
 

@@ -1,6 +1,6 @@
-"""OpenRLHF's ``--remote_rm_url FILE.py`` route: a pluralrm reward computed inside the trainer's process.
+"""OpenRLHF's ``--reward.remote_url FILE.py`` route: a pluralrm reward computed inside the trainer's process.
 
-OpenRLHF loads a Python file given as ``--remote_rm_url`` and calls its ``reward_func(queries, prompts,
+OpenRLHF loads a Python file given as ``--reward.remote_url`` and calls its ``reward_func(queries, prompts,
 labels)`` (``SingleTurnAgentExecutor`` in ``openrlhf/utils/agent.py``; one sample per call, from worker
 threads). This is such a file. It is configured by the environment, because OpenRLHF passes no arguments:
 

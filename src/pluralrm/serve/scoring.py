@@ -83,7 +83,7 @@ async def score(
 
 @router.post("/get_reward", response_model=OpenRLHFResponse)
 async def get_reward(body: OpenRLHFRequest, state: State, who: OpenRLHFCaller) -> OpenRLHFResponse:
-    """OpenRLHF's remote reward API (``--remote_rm_url http://HOST:PORT/get_reward``): the general reward,
+    """OpenRLHF's remote reward API (``--reward.remote_url http://HOST:PORT/get_reward``): the general reward,
     or with ``user`` in the body (an extension) that user's. Each query whose prompt is sent is scored as
     pluralrm renders the conversation (:mod:`pluralrm.serve.openrlhf`), else as sent."""
     return await _openrlhf_rewards(state, who, body, body.user)
@@ -97,7 +97,7 @@ async def get_user_reward(
     who: OpenRLHFCaller,
 ) -> OpenRLHFResponse:
     """OpenRLHF's remote reward API for one user's personal reward. OpenRLHF's client sends no headers, so
-    put the user's token in the URL: ``--remote_rm_url http://USER:TOKEN@HOST:PORT/v1/users/USER/get_reward``
+    put the user's token in the URL: ``--reward.remote_url http://USER:TOKEN@HOST:PORT/v1/users/USER/get_reward``
     (HTTP Basic); a bearer token works too."""
     if body.user is not None and body.user != user:
         raise HTTPException(

@@ -89,7 +89,7 @@ def openrlhf_principal(request: Request, state: State) -> Principal | None:
     """The caller of an OpenRLHF reward route: a bearer token as everywhere, or HTTP Basic ``USER:TOKEN``.
 
     OpenRLHF's remote-reward client sets no headers (``openrlhf/utils/agent.py``, ``session.post(url,
-    json=data)``), but aiohttp turns credentials in the URL into this header, so ``--remote_rm_url
+    json=data)``), but aiohttp turns credentials in the URL into this header, so ``--reward.remote_url
     http://alice:TOKEN@HOST:PORT/v1/users/alice/get_reward`` authenticates as alice. Basic is accepted on
     these routes only: the other routes keep to bearer tokens. The user name, when given, must be the
     token's own user (an admin token may name anyone).
@@ -133,7 +133,7 @@ def refuse_unknown_query_parameters(request: Request) -> None:
     hint = ""
     if path == "/get_reward" and "user" in unknown:
         hint = (
-            "; a user's reward: POST /v1/users/NAME/get_reward (OpenRLHF: --remote_rm_url "
+            "; a user's reward: POST /v1/users/NAME/get_reward (OpenRLHF: --reward.remote_url "
             'http://NAME:TOKEN@HOST:PORT/v1/users/NAME/get_reward), or "user" in the body with their token'
         )
     raise HTTPException(
