@@ -65,9 +65,10 @@ def test_conversational_prompt_is_scored_as_the_library_scores_it(make_client, s
     )
 
 
-def test_openrlhf_request_is_answered_with_rewards_of_the_full_texts(make_client, served_model_dir):
+def test_openrlhf_request_is_answered_with_rewards_of_the_conversations(make_client, served_model_dir):
     """The body OpenRLHF's remote-RM client posts (openrlhf/utils/agent.py, _fetch_rewards_via_http):
-    full templated query texts plus prompts and labels; it reads ``scores`` (else ``rewards``)."""
+    templated query texts plus the prompts they start with, and labels; it reads ``scores`` (else
+    ``rewards``). With the prompt sent, each pair is scored as pluralrm renders it; without, as sent."""
     client = make_client()
     prompts = ["<|user|>Hi<|end|>\n<|assistant|>", "<|user|>Name a colour.<|end|>\n<|assistant|>"]
     queries = [prompts[0] + "Hello! How can I help?<|end|>", prompts[1] + "Blue.<|end|>"]
@@ -76,10 +77,17 @@ def test_openrlhf_request_is_answered_with_rewards_of_the_full_texts(make_client
     assert reply.status_code == 200, reply.text
     body = reply.json()
     model = RewardModel.from_pretrained(served_model_dir)
-    expected = model.featurizer().encode(queries) @ model.reward_vector()
+    expected = model.rewards([("Hi", "Hello! How can I help?"), ("Name a colour.", "Blue.")])
     np.testing.assert_allclose(body["rewards"], expected, rtol=1e-5, atol=1e-6)
-    assert body["scores"] == body["rewards"] and isinstance(body["extra_logs"], dict)
+    assert body["scores"] == body["rewards"] and body["extra_logs"] == {"pluralrm_rendered": [1.0, 1.0]}
     assert len(set(body["rewards"])) == 2
+
+    as_sent = client.post("/get_reward", json={"query": queries}).json()
+    np.testing.assert_allclose(
+        as_sent["rewards"], model.featurizer().encode(queries) @ model.reward_vector(), rtol=1e-5, atol=1e-6
+    )
+    assert as_sent["extra_logs"] == {"pluralrm_rendered": [0.0, 0.0]}
+    assert not np.allclose(as_sent["rewards"], body["rewards"], atol=1e-3)  # the rendering matters
 
 
 def test_a_users_labelled_pairs_become_their_served_reward(make_client, served_model_dir, synthetic_pairs):

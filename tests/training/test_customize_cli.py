@@ -50,6 +50,8 @@ def test_customize_then_score_evaluate_featurize_and_decompose_on_its_backbone(t
     assert result.exit_code == 0, result.output
     assert "trained 27 pairs" in result.output  # 30 academy pairs less one held-out prompt's 3
     assert "wrote" in result.output
+    assert "loads as pluralrm scores it in transformers' AutoModelForSequenceClassification" in result.output
+    assert "OpenRLHF's reward model" in result.output and "; not in" not in result.output  # a causal export
 
     held_out = write_jsonl(
         tmp_path / "test.jsonl", [{**p, "prompt": "New " + p["prompt"]} for p in rule_pairs(3)]

@@ -7,6 +7,7 @@ models without a template read a plain "User:/Assistant:" rendering.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from pluralrm.data.records import Prompt
@@ -30,6 +31,38 @@ def prompt_messages(prompt: Prompt) -> list[Message]:
 
 def render_plain(messages: list[Message]) -> str:
     return "\n".join(f"{_PLAIN_ROLE[m['role']]}: {m['content']}" for m in messages)
+
+
+def plain_chat_template(lead: str = "", tail: str = "") -> str:
+    r"""A Jinja chat template that renders messages exactly as :func:`render_plain` does.
+
+    Saved with an exported reward model whose base has no chat template (BERT-style encoders), so that
+    TRL's conversational pairs are rendered the way pluralrm renders them. ``lead`` and ``tail`` are the
+    texts of the special tokens the tokenizer puts around one sequence (BERT's ``[CLS]`` / ``[SEP]``):
+    ``apply_chat_template(..., tokenize=True)`` adds no special tokens of its own, so the template must.
+    With ``add_generation_prompt`` it ends in ``"\nAssistant:"``, where the response would start.
+
+    Examples
+    --------
+    >>> import jinja2
+    >>> messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"},
+    ...             {"role": "assistant", "content": "Hello."}]
+    >>> jinja2.Template(plain_chat_template("[CLS]", "[SEP]")).render(messages=messages)
+    '[CLS]System: Be brief.\nUser: Hi?\nAssistant: Hello.[SEP]'
+    >>> render_plain(messages)
+    'System: Be brief.\nUser: Hi?\nAssistant: Hello.'
+    """
+    roles = "{" + ", ".join(f'"{role}": "{name}"' for role, name in _PLAIN_ROLE.items()) + "}"
+    quoted_lead, quoted_tail = json.dumps(lead), json.dumps(tail)
+    return (
+        f"{{{{ {quoted_lead} }}}}"
+        "{% for message in messages %}"
+        '{% if not loop.first %}{{ "\\n" }}{% endif %}'
+        f'{{{{ {roles}[message["role"]] }}}}: {{{{ message["content"] }}}}'
+        "{% endfor %}"
+        f'{{% if add_generation_prompt %}}{{{{ "\\nAssistant:" }}}}'
+        f"{{% else %}}{{{{ {quoted_tail} }}}}{{% endif %}}"
+    )
 
 
 def uses_chat_template(tokenizer: PreTrainedTokenizerBase, kind: str) -> bool:

@@ -137,9 +137,10 @@ def convert_gguf_to_safetensors(gguf_path: Path, out_dir: Path) -> None:
     The output appears atomically: it is written beside ``out_dir`` and renamed into place.
     """
     import shutil
-    import tempfile
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from pluralrm.atomic import apply_umask_modes, temp_dir_beside
 
     logger.info("converting %s to safetensors (once; about 30 s)", gguf_path.name)
     tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -149,11 +150,11 @@ def convert_gguf_to_safetensors(gguf_path: Path, out_dir: Path) -> None:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config)
     model.load_state_dict(gguf_model.state_dict(), strict=True)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    tmp = temp_dir_beside(out_dir)  # the umask's mode: a shared cache stays readable to other users
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        apply_umask_modes(tmp)  # save_pretrained writes its weights at 0600
         if out_dir.exists():  # another process finished first; theirs is identical
             return
         tmp.rename(out_dir)

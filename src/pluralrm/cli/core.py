@@ -36,6 +36,7 @@ from pluralrm.config import (
     FeaturizeConfig,
 )
 from pluralrm.data import DataValidationError, load_ranked
+from pluralrm.data.loaders import PAIR_FORMATS, RANKED_FORMATS
 from pluralrm.pool import load_pair_records
 
 
@@ -66,6 +67,8 @@ def inspect(
 
     Example: pluralrm inspect ../shared/data/dsp/webgpt.test-dev.json.gz
     """
+    # 'wide' and 'ranked' name ranked-response formats only: asking for one is asking for --ranked.
+    ranked = ranked or (format in RANKED_FORMATS and format not in PAIR_FORMATS)
     try:
         if ranked:
             result = load_ranked(data, format=format, skip_invalid=skip_invalid)
@@ -73,7 +76,7 @@ def inspect(
         else:
             records, summary = load_pair_records(data, format, skip_invalid)
             skipped = []
-    except DataValidationError as error:
+    except (DataValidationError, ValueError) as error:  # ValueError: an unknown --format
         raise fail(str(error)) from None
     console.print(escape(summary), soft_wrap=True)
     for problem in skipped[:5]:

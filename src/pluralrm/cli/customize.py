@@ -71,6 +71,7 @@ def customize(
     from pluralrm.backbone.loading import BackboneNotFoundError
     from pluralrm.data import DataValidationError
     from pluralrm.training.customize import customize_reward_model
+    from pluralrm.training.customize.portable import describe
     from pluralrm.training.progress import RichTrainingProgress
     from pluralrm.training.runs import NonFiniteLossError
 
@@ -105,3 +106,6 @@ def customize(
         f"{result.tokens_per_second:,.0f} tokens/s"
     )
     console.print(f"[green]wrote[/] {escape(str(result.out_dir))}", soft_wrap=True)
+    loads = result.metadata.get("export", {}).get("loads")
+    if loads:
+        console.print(f"[dim]{escape(describe(loads))}[/]", soft_wrap=True)

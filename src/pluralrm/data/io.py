@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,10 @@ def iter_raw_records(
     Parameters
     ----------
     source : str, Path or datasets.Dataset
-        A ``.json``/``.jsonl``/``.parquet`` file (optionally ``.gz``), a ``datasets.Dataset`` (or a
-        ``DatasetDict`` with one split), or a Hugging Face hub id such as ``"Anthropic/hh-rlhf"``
+        A ``.json``/``.jsonl``/``.parquet`` file (optionally ``.gz``); a dataset directory, laid out as on
+        the Hugging Face hub (``data/train-00000-of-00001.parquet``: :func:`dataset_directory_files`) or
+        written by ``save_to_disk``, optionally ``"DIR:split"``; a ``datasets.Dataset`` (or a
+        ``DatasetDict`` with one split); or a Hugging Face hub id such as ``"Anthropic/hh-rlhf"``
         (optionally ``"id:split"``). Hub ids need the network or a populated local hub cache.
     skip_invalid : bool
         When true, unreadable lines (JSONL only) are recorded in ``problems`` and skipped instead of
@@ -146,21 +149,108 @@ def iter_raw_records(
     problems = problems if problems is not None else []
     if isinstance(source, str | Path):
         path = Path(source)
+        folder, split = _directory_and_split(source)
+        if folder is not None:
+            if (folder / "state.json").exists() or (folder / "dataset_dict.json").exists():
+                yield from _iter_dataset(_load_saved_dataset(folder, split))
+                return
+            for file in dataset_directory_files(folder, split):
+                yield from _iter_file(file, skip_invalid, problems)
+            return
         if path.exists():
-            if path.is_dir():
-                raise DataValidationError(RecordLocation(str(path)), "is a directory, expected a data file")
-            suffix = _format_suffix(path)
-            if suffix == ".jsonl":
-                yield from _iter_jsonl(path, skip_invalid, problems)
-            elif suffix == ".json":
-                yield from _iter_json(path)
-            else:
-                yield from _iter_parquet(path)
+            yield from _iter_file(path, skip_invalid, problems)
             return
         if isinstance(source, Path) or _looks_like_path(str(source)):
             raise DataValidationError(RecordLocation(str(path)), "file not found")
         source = _load_hub_dataset(str(source))
     yield from _iter_dataset(source)
+
+
+def _iter_file(path: Path, skip_invalid: bool, problems: list[DataValidationError]) -> Iterator[RawRecord]:
+    suffix = _format_suffix(path)
+    if suffix == ".jsonl":
+        yield from _iter_jsonl(path, skip_invalid, problems)
+    elif suffix == ".json":
+        yield from _iter_json(path)
+    else:
+        yield from _iter_parquet(path)
+
+
+# A Hugging Face dataset repository's file names: ``data/train-00000-of-00002.parquet`` → split "train".
+_SHARD = re.compile(r"^(?P<split>.+?)-\d{5}-of-\d{5}")
+
+
+def _directory_and_split(source: str | Path) -> tuple[Path | None, str | None]:
+    """``(directory, split)`` when ``source`` names a directory, or ``DIR:split``; else ``(None, None)``."""
+    path = Path(source)
+    if path.is_dir():
+        return path, None
+    head, sep, split = str(source).rpartition(":")
+    if sep and head and split and "/" not in split and Path(head).is_dir():
+        return Path(head), split
+    return None, None
+
+
+def _split_of(file: Path) -> str:
+    name = file.name.split(".")[0]
+    match = _SHARD.match(name)
+    return match.group("split") if match else name
+
+
+def dataset_directory_files(directory: Path, split: str | None = None) -> list[Path]:
+    """The data files of a dataset directory laid out as on the Hugging Face hub, in order.
+
+    Every ``.json``/``.jsonl``/``.parquet`` file (``.gz`` too) below ``directory`` (hidden folders such as
+    ``.git`` or ``.cache`` aside) belongs to the split its name starts with — ``data/train-00000-of-00002
+    .parquet`` to ``train``, ``test.jsonl`` to ``test``. One split is read whole; with several, ``split``
+    (``DIR:split``) says which, as for a hub id.
+    """
+    files = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        and _has_data_suffix(p)
+    )
+    if not files:
+        raise DataValidationError(
+            RecordLocation(str(directory)),
+            f"a directory without data files ({', '.join(SUPPORTED_SUFFIXES)}, optionally .gz) below it",
+        )
+    splits: dict[str, list[Path]] = {}
+    for file in files:
+        splits.setdefault(_split_of(file), []).append(file)
+    if split is not None:
+        if split not in splits:
+            raise DataValidationError(
+                RecordLocation(str(directory)), f"no split {split!r}; it has {sorted(splits)}"
+            )
+        return splits[split]
+    if len(splits) > 1:
+        raise DataValidationError(
+            RecordLocation(str(directory)),
+            f"has splits {sorted(splits)}; pass one, e.g. '{directory}:{sorted(splits)[0]}'",
+        )
+    return files
+
+
+def _has_data_suffix(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
+
+
+def _load_saved_dataset(directory: Path, split: str | None) -> Any:
+    """A directory written by ``datasets``' ``save_to_disk`` (one split, or ``DIR:split`` of several)."""
+    import datasets
+
+    loaded = datasets.load_from_disk(str(directory))
+    if split is not None:
+        if not isinstance(loaded, datasets.DatasetDict) or split not in loaded:
+            raise DataValidationError(RecordLocation(str(directory)), f"no split {split!r}")
+        return loaded[split]
+    return loaded
 
 
 def _looks_like_path(text: str) -> bool:

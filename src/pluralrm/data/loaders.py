@@ -249,12 +249,7 @@ def _load(
         if parser is None:
             detected = detect_format(raw)
             if detected not in parsers:
-                keys = sorted(raw) if isinstance(raw, dict) else type(raw).__name__
-                raise DataValidationError(
-                    location,
-                    f"cannot tell the {kind} format from this record (keys: {keys}); expected one of "
-                    f"{sorted(parsers)} — pass format= explicitly",
-                )
+                raise DataValidationError(location, _undetected(raw, detected, kind, parsers))
             report.format, parser = detected, parsers[detected]
         try:
             parsed = parser(raw, location)
@@ -294,6 +289,29 @@ def _load(
     if report.skipped:
         logger.warning("%s: skipped %d invalid records; first: %s", name, report.n_skipped, report.skipped[0])
     return LoadResult(records=records, report=report)
+
+
+def _undetected(raw: Any, detected: str, kind: str, parsers: dict) -> str:
+    """Why a record's format is not one ``kind`` reads: short (a wide row has hundreds of keys), and
+    pointing to the other loader when the record is of the other shape."""
+    if kind == "preference-pair" and detected in RANKED_FORMATS:
+        return (
+            f"this is the {detected!r} format of ranked responses (several responses per prompt), not "
+            "preference pairs; load it with load_ranked (on the command line: inspect --ranked; rank, "
+            "analyze and select read it)"
+        )
+    if kind == "ranked-responses" and detected in PAIR_FORMATS:
+        return f"this is the {detected!r} preference-pair format, not ranked responses; use load_pairs"
+    if isinstance(raw, dict):
+        keys = sorted(map(str, raw))
+        shown = ", ".join(keys[:8]) + (f", … ({len(keys) - 8} more)" if len(keys) > 8 else "")
+        what = f"keys: {shown}"
+    else:
+        what = f"a JSON {type(raw).__name__}, not an object"
+    return (
+        f"cannot tell the {kind} format from this record ({what}); expected one of {sorted(parsers)} — "
+        "pass format= explicitly"
+    )
 
 
 def load_pairs(source: Any, *, format: str = "auto", skip_invalid: bool = False) -> LoadResult:

@@ -16,13 +16,23 @@ import re
 from typing import Any
 
 from pluralrm.data.errors import DataValidationError, RecordLocation
-from pluralrm.data.records import check_number, check_prompt, copy_optional, require_field
+from pluralrm.data.records import (
+    OPTIONAL_TEXT_FIELDS,
+    check_number,
+    check_prompt,
+    copy_optional,
+    require_field,
+)
 
 _NUMBERED = re.compile(r"^(response|reward)_(\d+)$")
 # Per-response columns besides the response and reward (``response_3_model``) → the ranked record's list.
 PER_RESPONSE = {"model": "models", "finish": "finish_reasons"}
 # Row-level columns carried through untouched (RewardBench pairs, generation parameters).
 PASSTHROUGH = ("rewardbench_chosen", "rewardbench_rejected", "generation", "reward_source")
+# Every other column of a row (``category``, ``response_3_tokens``, …) is kept as it is under this key and
+# written back by :func:`wide_from_ranked`, so ``rank`` never drops a column of the file it rewards.
+OTHER_COLUMNS = "other_columns"
+_PER_RESPONSE_COLUMN = re.compile(rf"^response_\d+_({'|'.join(PER_RESPONSE)})$")
 
 
 def _numbered(record: dict, kind: str) -> list[int]:
@@ -87,7 +97,19 @@ def ranked_from_wide(record: Any, location: RecordLocation) -> dict:
     for key in PASSTHROUGH:
         if record.get(key) is not None:
             out[key] = record[key]
+    other = {key: value for key, value in record.items() if not _is_read(key)}
+    if other:
+        out[OTHER_COLUMNS] = other
     return out
+
+
+def _is_read(key: str) -> bool:
+    """Whether :func:`ranked_from_wide` maps column ``key`` onto a field of the ranked record."""
+    return (
+        key in ("prompt", "margin", *OPTIONAL_TEXT_FIELDS, *PASSTHROUGH)
+        or _NUMBERED.match(key) is not None
+        or _PER_RESPONSE_COLUMN.match(key) is not None
+    )
 
 
 def wide_from_ranked(record: dict, *, reward_prefix: str = "reward") -> dict:
@@ -114,4 +136,6 @@ def wide_from_ranked(record: dict, *, reward_prefix: str = "reward") -> dict:
     for key in PASSTHROUGH:
         if record.get(key) is not None:
             out[key] = record[key]
+    for key, value in (record.get(OTHER_COLUMNS) or {}).items():
+        out.setdefault(key, value)
     return out

@@ -2,11 +2,14 @@
 
 In: one object per line, ``{"pair_id", "prompt", "response_a", "response_b", "ai_label": "a"|"b"|null,
 "ai_margin": float|null, "provenance": {...}}`` — the filtering stage's output handed to people; a bad line
-raises :class:`~pluralrm.data.errors.DataValidationError` naming file, line and field.
+raises :class:`~pluralrm.data.errors.DataValidationError` naming file, line and field. ``prompt`` is the text
+a labeller reads; a multi-turn prompt also keeps its turns in ``provenance.conversation`` (role/content
+messages, as the filtering stage writes them), and the export uses those turns.
 
 Out: TRL's conversational preference format with an explicit prompt, as :mod:`pluralrm.select.exports`
-writes it (``prompt`` messages, one assistant message each in ``chosen`` / ``rejected``), plus ``id`` and
-who labelled it; any pluralrm loader, ``pluralrm adapt`` and TRL's ``RewardTrainer`` read it as is.
+writes it (``prompt`` messages — every turn of a multi-turn prompt —, one assistant message each in
+``chosen`` / ``rejected``), plus ``id`` and who labelled it; any pluralrm loader, ``pluralrm adapt`` and
+TRL's ``RewardTrainer`` read it as is.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from pluralrm.atomic import write_jsonl
 from pluralrm.data.errors import DataValidationError, RecordLocation
+from pluralrm.data.records import check_messages
 from pluralrm.label.agreement import DECISIVE, majority
 from pluralrm.label.store import LabelStore, PairToLabel
 
@@ -63,6 +67,8 @@ def _pair_of(record: Any, where: RecordLocation) -> PairToLabel:
     provenance = record.get("provenance", {})
     if not isinstance(provenance, dict):
         raise DataValidationError(where, "must be a JSON object", "provenance")
+    if provenance.get("conversation") is not None:
+        check_messages(provenance["conversation"], where, "provenance.conversation")
     return PairToLabel(
         record["pair_id"],
         record["prompt"],
@@ -91,18 +97,18 @@ def export_rows(store: LabelStore, *, per_labeller: bool = False) -> list[dict[s
         for label in labels:
             if label.choice in DECISIVE:
                 names.setdefault(label.pair_id, []).append(label.labeller)
-        decided = [(p, m, {"labellers": sorted(names[p])}) for p, m in majority(labels).items()]
+        # A pair answered only "tie" has no decisive label, hence no labellers here: it gives no row.
+        decided = [(p, m, {"labellers": sorted(names.get(p, []))}) for p, m in majority(labels).items()]
+    decided = [item for item in decided if item[1] in DECISIVE]
     rows = []
-    for pair_id, choice, extra in sorted(decided, key=lambda item: (pairs[item[0]].pair_id, str(item[2]))):
-        if choice not in DECISIVE:
-            continue
+    for pair_id, choice, extra in sorted(decided, key=lambda item: (item[0], str(item[2]))):
         pair = pairs[pair_id]
         chosen, rejected = (
             (pair.response_a, pair.response_b) if choice == "a" else (pair.response_b, pair.response_a)
         )
         rows.append(
             {
-                "prompt": [{"role": "user", "content": pair.prompt}],
+                "prompt": prompt_messages(pair),
                 "chosen": [{"role": "assistant", "content": chosen}],
                 "rejected": [{"role": "assistant", "content": rejected}],
                 "id": pair_id,
@@ -111,6 +117,14 @@ def export_rows(store: LabelStore, *, per_labeller: bool = False) -> list[dict[s
             }
         )
     return rows
+
+
+def prompt_messages(pair: PairToLabel) -> list[dict[str, str]]:
+    """The pair's prompt as TRL messages: its turns when it came as a conversation, else one user turn."""
+    conversation = pair.provenance.get("conversation")
+    if conversation:
+        return [{"role": m["role"], "content": m["content"]} for m in conversation]
+    return [{"role": "user", "content": pair.prompt}]
 
 
 def write_export(store: LabelStore, out: str | Path, *, per_labeller: bool = False) -> dict[str, int]:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, status
+from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,7 +29,7 @@ from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
 from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
 from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
 from pluralrm.serve.metrics import ServerMetrics
-from pluralrm.serve.state import ServerState
+from pluralrm.serve.state import ServerState, refuse_unknown_query_parameters
 
 if TYPE_CHECKING:
     from pluralrm.backbone.featurizer import Featurizer
@@ -118,6 +118,7 @@ def create_app(
         version=pluralrm.__version__,
         summary="General, per-head and per-user rewards; OpenRLHF-compatible /get_reward.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.pluralrm = state
     app.include_router(scoring.router)

@@ -66,14 +66,18 @@ class ScoreResponse(BaseModel):
 
 
 class OpenRLHFRequest(BaseModel):
-    """What OpenRLHF's remote reward client posts: full (chat-templated) prompt+response texts."""
+    """What OpenRLHF's remote reward client posts: full (chat-templated) prompt+response texts, and the
+    prompts they start with."""
 
     model_config = ConfigDict(extra="allow")
 
-    query: list[str]
-    prompts: list[Any] | None = None
-    labels: list[Any] | None = None
-    user: str | None = None
+    query: list[str] = Field(description="Prompt + response texts, as the trainer decoded them.")
+    prompts: list[Any] | None = Field(
+        default=None,
+        description="The prompt each query starts with; if sent, the pair is scored as pluralrm renders it.",
+    )
+    labels: list[Any] | None = Field(default=None, description="Accepted and not used.")
+    user: str | None = Field(default=None, description="Score with this user's profile (needs their token).")
 
 
 class OpenRLHFResponse(BaseModel):

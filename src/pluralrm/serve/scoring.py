@@ -1,4 +1,5 @@
-"""Scoring routes: ``POST /v1/score`` (prompt + responses or pairs) and OpenRLHF's ``POST /get_reward``.
+"""Scoring routes: ``POST /v1/score`` (prompt + responses or pairs), OpenRLHF's ``POST /get_reward`` and its
+per-user twin ``POST /v1/users/{user}/get_reward``.
 
 Both end in the one scoring path, ``RewardModel.rewards(H, user=…, head=…)``, on features from the
 server's :class:`~pluralrm.serve.batching.FeatureService`; a reward served here equals ``pluralrm score``'s
@@ -7,18 +8,23 @@ for the same texts.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 
 from pluralrm.adapt.profiles import ProfileMismatchError
+from pluralrm.serve.auth import Principal
+from pluralrm.serve.openrlhf import openrlhf_texts
 from pluralrm.serve.schemas import (
+    USER_NAME,
     OpenRLHFRequest,
     OpenRLHFResponse,
     ScoreRequest,
     ScoreResponse,
     plain_prompt,
 )
-from pluralrm.serve.state import Caller, ServerState, State, require_scoring
+from pluralrm.serve.state import Caller, OpenRLHFCaller, ServerState, State, require_scoring
 
 router = APIRouter()
 
@@ -77,16 +83,42 @@ async def score(
 
 
 @router.post("/get_reward", response_model=OpenRLHFResponse)
-async def get_reward(
+async def get_reward(body: OpenRLHFRequest, state: State, who: OpenRLHFCaller) -> OpenRLHFResponse:
+    """OpenRLHF's remote reward API (``--reward.remote_url http://HOST:PORT/get_reward``): the general reward,
+    or with ``user`` in the body (an extension) that user's. Each query whose prompt is sent is scored as
+    pluralrm renders the conversation (:mod:`pluralrm.serve.openrlhf`), else as sent."""
+    return await _openrlhf_rewards(state, who, body, body.user)
+
+
+@router.post("/v1/users/{user}/get_reward", response_model=OpenRLHFResponse)
+async def get_user_reward(
+    user: Annotated[str, Path(pattern=USER_NAME, description="User name.")],
     body: OpenRLHFRequest,
     state: State,
-    who: Caller,
+    who: OpenRLHFCaller,
 ) -> OpenRLHFResponse:
-    """OpenRLHF's remote reward API: ``query`` holds full prompt+response texts, already chat-templated by
-    the trainer, and is featurized as is (as OpenRLHF's own reward server does); ``prompts`` and
-    ``labels`` are accepted and not used; ``user`` (an extension) scores with that user's profile."""
-    require_scoring(state, who, body.user)
+    """OpenRLHF's remote reward API for one user's personal reward. OpenRLHF's client sends no headers, so
+    put the user's token in the URL: ``--reward.remote_url http://USER:TOKEN@HOST:PORT/v1/users/USER/get_reward``
+    (HTTP Basic); a bearer token works too."""
+    if body.user is not None and body.user != user:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, f"user: {body.user!r} in the body, {user!r} in the path"
+        )
+    return await _openrlhf_rewards(state, who, body, user)
+
+
+async def _openrlhf_rewards(
+    state: ServerState, who: Principal | None, body: OpenRLHFRequest, user: str | None
+) -> OpenRLHFResponse:
+    require_scoring(state, who, user)
     state.check_texts("query", body.query)
-    _, rewards = await _rewards(state, list(body.query), user=body.user, head=None)
+    if body.prompts is not None:
+        state.check_texts("prompts", [p for p in body.prompts if isinstance(p, str)])
+    assert state.featurizer is not None  # set at startup
+    try:
+        texts, rendered = openrlhf_texts(state.featurizer.format, body.query, body.prompts)
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    _, rewards = await _rewards(state, texts, user=user, head=None)
     values = rewards.tolist()
-    return OpenRLHFResponse(rewards=values, scores=values, extra_logs={})
+    return OpenRLHFResponse(rewards=values, scores=values, extra_logs={"pluralrm_rendered": rendered})

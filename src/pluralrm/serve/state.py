@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 from collections.abc import Sequence
@@ -84,6 +86,64 @@ def principal(request: Request, state: State) -> Principal | None:
 
 
 Caller = Annotated[Principal | None, Depends(principal)]
+
+
+def openrlhf_principal(request: Request, state: State) -> Principal | None:
+    """The caller of an OpenRLHF reward route: a bearer token as everywhere, or HTTP Basic ``USER:TOKEN``.
+
+    OpenRLHF's remote-reward client sets no headers (``openrlhf/utils/agent.py``, ``session.post(url,
+    json=data)``), but aiohttp turns credentials in the URL into this header, so ``--reward.remote_url
+    http://alice:TOKEN@HOST:PORT/v1/users/alice/get_reward`` authenticates as alice. Basic is accepted on
+    these routes only: the other routes keep to bearer tokens. The user name, when given, must be the
+    token's own user (an admin token may name anyone).
+    """
+    header = request.headers.get("authorization")
+    scheme, _, encoded = (header or "").partition(" ")
+    if scheme.lower() != "basic":
+        return principal(request, state)
+    try:
+        name, sep, token = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _unauthorized(
+            "the Authorization header's Basic credentials are not base64 'user:token'"
+        ) from None
+    found = state.tokens.lookup(token.strip()) if sep else None
+    if found is None:
+        raise _unauthorized("unknown token")
+    if name and not found.is_admin and name != found.user:
+        raise _unauthorized(f"the user name {name!r} in the credentials is not this token's user")
+    return found
+
+
+OpenRLHFCaller = Annotated[Principal | None, Depends(openrlhf_principal)]
+
+
+def refuse_unknown_query_parameters(request: Request) -> None:
+    """HTTP 422 for a query parameter the route does not read: ``/get_reward?user=alice`` must not quietly
+    return the general reward (every route's own parameters are in its OpenAPI description)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    known: set[str] = set()
+    todo = [dependant] if dependant is not None else []
+    while todo:  # the route's own query parameters and those of every dependency it declares
+        dependant = todo.pop()
+        known.update(param.alias for param in dependant.query_params)
+        todo.extend(dependant.dependencies)
+    unknown = sorted(set(request.query_params) - known)
+    if not unknown:
+        return
+    path = getattr(route, "path", request.url.path)
+    takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+    hint = ""
+    if path == "/get_reward" and "user" in unknown:
+        hint = (
+            "; a user's reward: POST /v1/users/NAME/get_reward (OpenRLHF: --reward.remote_url "
+            'http://NAME:TOKEN@HOST:PORT/v1/users/NAME/get_reward), or "user" in the body with their token'
+        )
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        f"unknown query parameter {unknown[0]!r} for {request.method} {path}; {takes}{hint}",
+    )
 
 
 def require_admin(who: Caller) -> Principal:

@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pluralrm.atomic import write_json
+from pluralrm.atomic import apply_umask_modes, temp_dir_beside, write_json
 from pluralrm.config import FINETUNE, FinetuneConfig
 from pluralrm.training.runs import (
     RUN_FILE,
@@ -180,13 +179,15 @@ def _make_trainer(
 def _save_models(trainer: Any, out: Path) -> tuple[Path, Path]:
     """Write the adapter, then the merged model with the tokenizer; each directory appears whole."""
     adapter_dir, merged_dir = out / "adapter", out / "merged"
-    build = Path(tempfile.mkdtemp(prefix=".adapter.", dir=out))
+    build = temp_dir_beside(adapter_dir)
     trainer.model.save_pretrained(build)
+    apply_umask_modes(build)  # save_pretrained writes its weights at 0600
     replace_dir(build, adapter_dir)
     merged = trainer.model.merge_and_unload()  # W + (alpha / r) B A, a plain transformers model again
-    build = Path(tempfile.mkdtemp(prefix=".merged.", dir=out))
+    build = temp_dir_beside(merged_dir)
     merged.save_pretrained(build)
     trainer.processing_class.save_pretrained(build)
+    apply_umask_modes(build)
     replace_dir(build, merged_dir)
     return adapter_dir, merged_dir
 

@@ -1,11 +1,14 @@
 """Save a trained reward model as a standard Hugging Face directory plus pluralrm's provenance.
 
 The directory loads with ``AutoModelForSequenceClassification.from_pretrained`` and its tokenizer (one
-scalar head: what TRL, OpenRLHF and plain transformers expect) and with ``RewardModel.from_pretrained``
-(:mod:`pluralrm.rewards.sequence_classifier`). ``pluralrm_customize.json`` records the stages that made it,
-the data fingerprints, how texts are rendered and pooled, and the feature namespace its head reads — taken
-from a featurizer built on the saved files themselves, so the recorded namespace is the one scoring will
-find. The directory appears whole: it is written beside its target and renamed into place.
+scalar head: what TRL and plain transformers expect; OpenRLHF for causal LMs) and with
+``RewardModel.from_pretrained`` (:mod:`pluralrm.rewards.sequence_classifier`). The tokenizer is saved with
+pluralrm's truncation side and length, and an EOS token and a chat template where the base lacks them
+(:mod:`.portable`). ``pluralrm_customize.json`` records the stages that made it, the data fingerprints, how
+texts are rendered and pooled, the feature namespace its head reads — taken from a featurizer built on the
+saved files themselves, so the recorded namespace is the one scoring will find — and which of the field's
+loaders read the folder as pluralrm scores it (``export.loads``; a loader that would not is named in a
+warning). The directory appears whole: it is written beside its target and renamed into place.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pluralrm.atomic import write_json
+from pluralrm.atomic import apply_umask_modes, write_json
 from pluralrm.rewards.sequence_classifier import FORMAT, METADATA_FILE
+from pluralrm.training.customize.portable import align_eos, export_tokenizer, loaders, warn_where_not_loadable
 from pluralrm.training.runs import replace_dir
 
 if TYPE_CHECKING:
@@ -53,6 +57,7 @@ def save_reward_model(
     metadata: dict,
     *,
     pooling: Pooling,
+    kind: str,
     max_length: int,
     main_process: bool = True,
 ) -> dict:
@@ -72,7 +77,10 @@ def save_reward_model(
     if not main_process:
         return metadata
     try:
+        tokenizer, tokenizer_record = export_tokenizer(tokenizer, kind, max_length)
         tokenizer.save_pretrained(build)
+        align_eos(build, tokenizer)
+        loads = loaders(kind, pooling, tokenizer_record)
         backbone = load_backbone(str(build), device="cpu", dtype="float32")
         spec = FeatureSpec(pooling=pooling, layer=-1)
         featurizer = Featurizer(backbone, spec=spec, max_length=max_length, cache=None)
@@ -81,12 +89,15 @@ def save_reward_model(
             **metadata,
             "scoring": {"pooling": pooling, "kind": backbone.kind, "max_length": featurizer.max_length},
             "namespace": featurizer.namespace(spec),
+            "export": {"tokenizer": tokenizer_record, "loads": loads},
         }
         write_json(build / METADATA_FILE, metadata)
+        apply_umask_modes(build)  # save_pretrained writes its weights at 0600
         replace_dir(build, out_dir)
     finally:
         if build.exists():
             shutil.rmtree(build)
+    warn_where_not_loadable(out_dir, loads)
     return metadata
 
 

@@ -328,6 +328,7 @@ def customize_reward_model(
             out,
             {"stages": [*stages, record], "versions": training_versions()},
             pooling=pooling,
+            kind=kind,
             max_length=max_length,
             main_process=trainer.is_world_process_zero(),
         )
