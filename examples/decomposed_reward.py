@@ -38,7 +38,7 @@ from pluralrm.backbone.pairs import featurize_pairs
 from pluralrm.config import DEMO_DECOMPOSE, FEATURIZE
 from pluralrm.data.splits import group_split
 from pluralrm.data.synthetic import default_users, make_synthetic_preferences
-from pluralrm.rewards.fitting import fit_reward_model
+from pluralrm.rewards import fit_pool
 from pluralrm.rewards.math import pair_correctness
 
 
@@ -58,12 +58,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     pool, mine = features.select(np.flatnonzero(~is_new)), features.select(np.flatnonzero(is_new))
     print(f"features: {features.chosen.shape[1]} dimensions per response ({args.backbone})")
 
-    # 3. The pool's model: prompts split so the general head's L2 penalty is chosen on unseen prompts.
-    config = DEMO_DECOMPOSE
-    shares = [1 - config.val_fraction, config.val_fraction]
-    fit_idx, val_idx = group_split(pool.groups, shares, seed=args.seed)
-    fit, val = pool.select(fit_idx), pool.select(val_idx)
-    model = fit_reward_model(fit, val, config=config)
+    # 3. The pool's model, by the one recipe `pluralrm decompose` uses: a share of the prompts held out to
+    #    choose the general head's L2 penalty, the heads fitted on the rest.
+    fit = fit_pool(pool, DEMO_DECOMPOSE, seed=args.seed)
+    model, val = fit.model, pool.select(fit.val)
 
     # 4. Accuracy of the general head and the top heads on the pool's held-out prompts.
     heads = ["general", *model.head_names[1 : args.show_heads + 1]]

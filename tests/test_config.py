@@ -180,7 +180,7 @@ def test_kshot_verb_defaults_are_the_kshot_config():
 def test_more_library_defaults_are_the_configs():
     from pluralrm.adapt.choice import choose_features, pool_learnability, run_kshot_choosing
     from pluralrm.adapt.priors import GaussianPriorAdapter
-    from pluralrm.evaluate.many.curves import curves, responses, rewardbench
+    from pluralrm.evaluate.many import curves, responses, rewardbench
     from pluralrm.rewards.reward_model import RewardModel
     from pluralrm.select import exports, scoring
     from pluralrm.serve.app import create_app

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from pluralrm.atomic import write_jsonl
 from pluralrm.cli import app
 from pluralrm.rewards.reward_model import RewardModel
-from tests.select.conftest import wide_rows
+from tests.conftest import wide_rows
 
 
 def test_rank_keeps_every_other_column_of_each_row(tmp_path, causal_model_dir):
