@@ -149,7 +149,7 @@ class LocalEngine:
 
 class RayEngine:
     """A Ray cluster: Ray Data actors holding the backbone featurize, shard actors sum a pool's moments
-    (docs/scale.md). Gives the vectors and heads of :class:`LocalEngine`, computed elsewhere."""
+    (docs/guides/scale.md). Gives the vectors and heads of :class:`LocalEngine`, computed elsewhere."""
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
