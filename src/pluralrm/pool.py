@@ -24,7 +24,7 @@ from pluralrm.config import DECOMPOSE, FEATURIZE, DecomposeConfig, FeaturizeConf
 from pluralrm.data import load_pairs
 from pluralrm.data.features import PairFeatures
 from pluralrm.rewards.reward_model import RewardModel
-from pluralrm.scale.engine import Engine, LocalEngine, PoolPart
+from pluralrm.scale.engine import Engine, LocalEngine, PoolPart, load_part
 
 if TYPE_CHECKING:
     from pluralrm.backbone import FeatureCache
@@ -196,7 +196,7 @@ def decompose(
             for name, path in named
         ]
     if adapters:
-        pooled = PairFeatures.concatenate([_loaded(part) for part in parts])
+        pooled = PairFeatures.concatenate([load_part(part) for part in parts])
         parts = [pooled]
         adapter_choice = choose_adapter(
             pooled,
@@ -215,18 +215,35 @@ def decompose(
     return Decomposition(fit.model, len(fit.train), len(fit.val), layer_choice, adapter_choice)
 
 
-def _loaded(part: PoolPart) -> PairFeatures:
-    return part if isinstance(part, PairFeatures) else PairFeatures.load(part)
+def labelled_features(
+    path: str,
+    name: str | None,
+    layers: Sequence[int] = (),
+    *,
+    featurize: FeaturizeConfig = FEATURIZE,
+    cache: FeatureCache | None = None,
+    skip_invalid: bool = False,
+    on_data: OnData | None = None,
+) -> dict[int | None, PairFeatures]:
+    """One input's pairs labelled as user ``name`` (see :func:`labelled`), in every candidate layer
+    (``{None: features}`` with ``featurize``'s own layer when ``layers`` is empty)."""
+    if not layers:
+        features = features_for(path, featurize, cache=cache, skip_invalid=skip_invalid, on_data=on_data)
+        return {None: labelled(features, name)}
+    by_layer = features_for_layers(
+        path, layers, featurize=featurize, cache=cache, skip_invalid=skip_invalid, on_data=on_data
+    )
+    return {layer: labelled(f, name) for layer, f in by_layer.items()}
 
 
 def _by_layer(named, layers, featurize, cache, skip_invalid, on_data) -> dict[str, PairFeatures]:
     """The pooled inputs featurized in every candidate layer, keyed ``"layer L"``."""
-    parts = []
-    for name, path in named:
-        by_layer = features_for_layers(
-            path, layers, featurize=featurize, cache=cache, skip_invalid=skip_invalid, on_data=on_data
+    parts = [
+        labelled_features(
+            path, name, layers, featurize=featurize, cache=cache, skip_invalid=skip_invalid, on_data=on_data
         )
-        parts.append({layer: labelled(f, name) for layer, f in by_layer.items()})
+        for name, path in named
+    ]
     return {f"layer {layer}": PairFeatures.concatenate([p[layer] for p in parts]) for layer in layers}
 
 

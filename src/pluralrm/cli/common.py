@@ -26,8 +26,6 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-SYNTHETIC = "synthetic"
-
 
 def version(value: bool) -> None:
     if value:

@@ -36,6 +36,7 @@ from pluralrm.config import (
     FeaturizeConfig,
 )
 from pluralrm.data import DataValidationError, load_ranked
+from pluralrm.data.features import PairFeatures
 from pluralrm.data.loaders import PAIR_FORMATS, RANKED_FORMATS
 from pluralrm.pool import load_pair_records
 
@@ -52,6 +53,25 @@ def reported() -> Iterator[None]:
 def print_data(summary: str) -> None:
     """What a loaded file held (records read, invalid skipped): the library's ``on_data``."""
     console.print(f"[green]data[/] {escape(summary)}", soft_wrap=True)
+
+
+def model_features(
+    source: str, model, *, device: str, cache: bool, skip_invalid: bool, engine=None
+) -> PairFeatures:
+    """The pairs of ``source`` as ``model``'s features (:func:`pluralrm.pool.features_for`), what was read
+    printed and a library error shown as one CLI failure: what the verbs that score a model read."""
+    from pluralrm.pool import features_for
+
+    with reported():
+        return features_for(
+            source,
+            model,
+            device=device,
+            cache=feature_cache(cache),
+            engine=engine,
+            skip_invalid=skip_invalid,
+            on_data=print_data,
+        )
 
 
 @app.command()
@@ -256,15 +276,15 @@ def evaluate(
     """
     from pluralrm.evaluate.runner import evaluate_model
     from pluralrm.evaluate.tables import write_csv
-    from pluralrm.pool import features_for
 
     model = load_model(model_dir)
-    read = dict(
-        device=featurize.device, cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data
-    )
+
+    def read(source: str) -> PairFeatures:
+        return model_features(source, model, device=featurize.device, cache=cache, skip_invalid=skip_invalid)
+
     with reported(), timed("evaluate"):
-        features = features_for(data, model, **read)
-        val_features = None if val is None else features_for(val, model, **read)
+        features = read(data)
+        val_features = None if val is None else read(val)
         rows = evaluate_model(model, features, val=val_features, by=by)
     if val_features is not None:
         console.print(f"PCA head picked on validation ({len(val_features)} pairs): {rows[0]['best_pc']}")

@@ -22,7 +22,7 @@ from pluralrm.cli.common import (
     load_model,
     timed,
 )
-from pluralrm.cli.core import print_data, reported
+from pluralrm.cli.core import model_features, print_data, reported
 from pluralrm.cli.options import config_options
 from pluralrm.cli.scale import engine_from, engine_options
 from pluralrm.config import (
@@ -36,7 +36,7 @@ from pluralrm.config import (
     FeaturizeConfig,
 )
 from pluralrm.data.features import PairFeatures
-from pluralrm.pool import features_for, features_for_layers, labelled, named_input
+from pluralrm.pool import labelled_features, named_input
 
 _KS = ",".join(map(str, KSHOT.ks))
 
@@ -104,15 +104,14 @@ def kshot(
     layer_values = comma_ints(layers, "--layers") if layers else ()
     chosen = tuple(m.strip() for m in methods.split(",")) if methods else LOO_METHODS
     spaces: list[int | None] = [None] if not layer_values else list(layer_values)
-    read = dict(cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data)
+    read = dict(
+        featurize=featurize, cache=feature_cache(cache), skip_invalid=skip_invalid, on_data=print_data
+    )
 
     def load(path: str, name: str | None) -> dict[int | None, PairFeatures]:
         """The file's features in every candidate space ({None: ...} without --layers)."""
         with reported():
-            if not layer_values:
-                return {None: labelled(features_for(path, featurize, **read), name)}
-            by_layer = features_for_layers(path, layer_values, featurize=featurize, **read)
-        return {layer: labelled(f, name) for layer, f in by_layer.items()}
+            return labelled_features(path, name, layer_values, **read)
 
     def load_user(item: str, option: str) -> tuple[str, dict[int | None, PairFeatures]]:
         name, path = named_input(item)
@@ -212,15 +211,7 @@ def adapt(
     from pluralrm.adapt import ProfileStore, build_profile
 
     model = load_model(model_dir)
-    with reported():
-        features = features_for(
-            pairs,
-            model,
-            device=featurize.device,
-            cache=feature_cache(cache),
-            skip_invalid=skip_invalid,
-            on_data=print_data,
-        )
+    features = model_features(pairs, model, device=featurize.device, cache=cache, skip_invalid=skip_invalid)
     try:
         model.check_namespace(features.namespace, what=str(model_dir))
         profile = build_profile(model, user, features.differences, config=config)
@@ -266,16 +257,9 @@ def score(
     model = load_model(model_dir)
     runner = engine_from(engine_config)
     with timed("score"):
-        with reported():
-            features = features_for(
-                data,
-                model,
-                device=featurize.device,
-                cache=feature_cache(cache),
-                engine=runner,
-                skip_invalid=skip_invalid,
-                on_data=print_data,
-            )
+        features = model_features(
+            data, model, device=featurize.device, cache=cache, skip_invalid=skip_invalid, engine=runner
+        )
         try:
             profile = None if user is None else ProfileStore(store).get(user)
             model.check_namespace(features.namespace, what=str(model_dir))

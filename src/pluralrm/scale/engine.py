@@ -44,6 +44,11 @@ if TYPE_CHECKING:
 PoolPart = PairFeatures | str | Path
 
 
+def load_part(part: PoolPart) -> PairFeatures:
+    """A pool part as features: in-memory features as they are, a `featurize` output directory loaded."""
+    return part if isinstance(part, PairFeatures) else PairFeatures.load(part)
+
+
 class Engine(Protocol):
     """What :class:`LocalEngine` and :class:`RayEngine` both offer."""
 
@@ -143,8 +148,7 @@ class LocalEngine:
         self, parts: Sequence[PoolPart], config: DecomposeConfig = DECOMPOSE, *, seed: int | None = None
     ) -> PoolFit:
         """:func:`~pluralrm.rewards.fitting.fit_pool` on the parts pooled in order (directories loaded)."""
-        loaded = [part if isinstance(part, PairFeatures) else PairFeatures.load(part) for part in parts]
-        return fit_pool(PairFeatures.concatenate(loaded), config, seed=seed)
+        return fit_pool(PairFeatures.concatenate([load_part(part) for part in parts]), config, seed=seed)
 
 
 class RayEngine:

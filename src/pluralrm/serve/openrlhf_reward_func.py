@@ -21,6 +21,7 @@ import os
 import threading
 from typing import Any
 
+from pluralrm.config import FEATURIZE
 from pluralrm.serve.openrlhf import openrlhf_texts
 
 _lock = threading.Lock()
@@ -53,7 +54,7 @@ def _load() -> _Scorer:
                 profile = ProfileStore(os.environ.get("PLURALRM_PROFILES") or None).get(
                     user, head_set=model.head_set
                 )
-            featurizer = model.featurizer(device=os.environ.get("PLURALRM_DEVICE", "auto"))
+            featurizer = model.featurizer(device=os.environ.get("PLURALRM_DEVICE", FEATURIZE.device))
             _scorer = _Scorer(model=model, featurizer=featurizer, profile=profile)
         return _scorer
 
