@@ -23,12 +23,17 @@ SUPPORTED_SUFFIXES = (".json", ".jsonl", ".parquet")
 RawRecord = tuple[RecordLocation, Any]
 
 
-def _format_suffix(path: Path) -> str:
-    """The data suffix, looking through a trailing ``.gz``."""
+def _data_suffix(path: Path) -> str:
+    """The last suffix, looking through a trailing ``.gz`` ("" for none)."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] == ".gz":
         suffixes = suffixes[:-1]
-    suffix = suffixes[-1] if suffixes else ""
+    return suffixes[-1] if suffixes else ""
+
+
+def _format_suffix(path: Path) -> str:
+    """The data suffix, looking through a trailing ``.gz``; an unsupported one is a located error."""
+    suffix = _data_suffix(path)
     if suffix not in SUPPORTED_SUFFIXES:
         raise DataValidationError(
             RecordLocation(str(path)),
@@ -210,7 +215,7 @@ def dataset_directory_files(directory: Path, split: str | None = None) -> list[P
         for p in directory.rglob("*")
         if p.is_file()
         and not any(part.startswith(".") for part in p.relative_to(directory).parts)
-        and _has_data_suffix(p)
+        and _data_suffix(p) in SUPPORTED_SUFFIXES
     )
     if not files:
         raise DataValidationError(
@@ -232,13 +237,6 @@ def dataset_directory_files(directory: Path, split: str | None = None) -> list[P
             f"has splits {sorted(splits)}; pass one, e.g. '{directory}:{sorted(splits)[0]}'",
         )
     return files
-
-
-def _has_data_suffix(path: Path) -> bool:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return bool(suffixes) and suffixes[-1] in SUPPORTED_SUFFIXES
 
 
 def _load_saved_dataset(directory: Path, split: str | None) -> Any:
