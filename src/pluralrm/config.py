@@ -44,7 +44,13 @@ class FeaturizeConfig:
 class DecomposeConfig:
     """How a general head and PCA heads are fitted on pair differences."""
 
-    n_components: int = _setting(32, "Number of PCA reward heads to keep.")
+    n_components: int = _setting(32, "Number of reward heads to keep.")
+    heads: str = _setting(
+        "pca",
+        "Where the heads come from: pca (of the pooled pair differences), users (top singular directions of "
+        "the labelled users' own Bradley-Terry heads: a LoRe-style basis of how users differ) or auto "
+        "(decompose: the one whose heads learn the pool's own users best as new users).",
+    )
     center: bool = _setting(
         False, "Centre D before PCA (reference DRM) or use its second moment (keeps the consensus head)."
     )
@@ -58,6 +64,11 @@ class DecomposeConfig:
     )
     choice_draws: int = _setting(
         10, "--layers/--adapters: seeded draws of those pairs per user and candidate."
+    )
+    choice_users: int = _setting(
+        20,
+        "--layers/--adapters: most labelled pool users a choice is measured on (a seeded sample of a larger "
+        "pool; each is left out of the pool in turn).",
     )
 
 
@@ -108,6 +119,28 @@ class KShotConfig:
     )
     draws: int = _setting(20, "Seeded draws of k pairs per user and k (95% intervals over draws).")
     random_seeds: int = _setting(5, "Random-head baselines: seeds cycled over the draws.")
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """A simulated population of many users on real responses (``pluralrm population``,
+    :mod:`pluralrm.data.population`): each user a Dirichlet weight over the responses' labelled signals."""
+
+    seen_users: int = _setting(1000, "Users whose pairs form the pool (they label pool prompts only).")
+    unseen_users: int = _setting(200, "New users: adaptation and test pairs on prompts the pool never saw.")
+    alpha: float = _setting(
+        1.0, "Dirichlet concentration of a user's weights (0.1: one signal each; 1: mixed)."
+    )
+    temperature: float = _setting(
+        0.1, "Bradley-Terry temperature: P(a preferred) = sigmoid((u_a - u_b) / temperature)."
+    )
+    seen_pairs: int = _setting(50, "Labelled pairs per seen user.")
+    adapt_pairs: int = _setting(50, "Adaptation pairs per unseen user (the k-shot draws come from these).")
+    test_pairs: int = _setting(100, "Test pairs per unseen user (other prompts than their adaptation pairs).")
+    unseen_share: float = _setting(
+        0.4, "Share of prompts kept from the pool: half for unseen users' adaptation, half for their tests."
+    )
+    seed: int = _setting(0, "Seed of the prompt split, the users' weights, their pairs and their labels.")
 
 
 @dataclass(frozen=True)
@@ -347,6 +380,7 @@ DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
 KSHOT = KShotConfig()
 DEMO = DemoConfig()
+POPULATION = PopulationConfig()
 SERVE = ServeConfig()
 SELECT = SelectConfig()
 ANALYZE = AnalyzeConfig()

@@ -182,7 +182,11 @@ def decompose(
     if layers:
         candidates = _by_layer(named, layers, featurize, cache, skip_invalid, on_data)
         layer_choice = choose_features(
-            candidates, k=config.choice_k, n_draws=config.choice_draws, seed=config.seed
+            candidates,
+            k=config.choice_k,
+            n_draws=config.choice_draws,
+            seed=config.seed,
+            at_most=config.choice_users,
         )
         parts = [candidates[layer_choice.name]]
     else:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pluralrm.adapt.kshot import PoolChoice, pool_user_halves, run_kshot, seen_pool, user_bt_margins
+from pluralrm.adapt.kshot import PoolChoice, pool_user_halves, run_kshot, seen_indices, user_bt_margins
 from pluralrm.config import ADAPT, DECOMPOSE
 from pluralrm.data.features import PairFeatures
 from pluralrm.rewards.math import pair_correctness
@@ -41,6 +41,7 @@ def pool_learnability(
     n_draws: int = DECOMPOSE.choice_draws,
     seed: int = DECOMPOSE.seed,
     alpha: float = ADAPT.bt_alpha,
+    at_most: int | None = DECOMPOSE.choice_users,
 ) -> dict[str, float]:
     """Per labelled pool user: mean accuracy of a BT head fitted on ``k`` of their pairs, on their others.
 
@@ -53,7 +54,9 @@ def pool_learnability(
     space = RewardModel(namespace=pool.namespace, backbone_name=pool.backbone_name)
     scores = {}
     D = pool.differences
-    for user, (fit_idx, test_idx) in pool_user_halves(pool, k, seed, "choosing features").items():
+    for user, (fit_idx, test_idx) in pool_user_halves(
+        pool, k, seed, "choosing features", at_most=at_most
+    ).items():
         D_fit, test = D[fit_idx], pool.select(test_idx)
         k_eff = min(k, len(D_fit))
         accuracies = []
@@ -72,6 +75,7 @@ def choose_features(
     n_draws: int = DECOMPOSE.choice_draws,
     seed: int = DECOMPOSE.seed,
     alpha: float = ADAPT.bt_alpha,
+    at_most: int | None = DECOMPOSE.choice_users,
 ) -> PoolChoice:
     """The candidate whose pool users are learned best from ``k`` pairs (ties: the first listed).
 
@@ -91,7 +95,8 @@ def choose_features(
                 "pool files for every candidate"
             )
     per_user = {
-        name: pool_learnability(pools[name], k=k, n_draws=n_draws, seed=seed, alpha=alpha) for name in names
+        name: pool_learnability(pools[name], k=k, n_draws=n_draws, seed=seed, alpha=alpha, at_most=at_most)
+        for name in names
     }
     scores = {name: float(np.mean(list(values.values()))) for name, values in per_user.items()}
     best = max(names, key=lambda name: scores[name])  # max keeps the first of equals
@@ -124,14 +129,24 @@ def run_kshot_choosing(
         if list(candidates[name][1]) != targets:
             raise ValueError(f"candidate {name!r} has users {list(candidates[name][1])}, expected {targets}")
     base_extra = kshot_options.pop("extra", None) or {}
-    rows: list[dict] = []
+    at_most = kshot_options.get("decompose", DECOMPOSE).choice_users
     choices: dict[str, PoolChoice] = {}
+    made: dict[bytes, PoolChoice] = {}  # targets with the same seen pool (new users) share one choice
     for user in targets:
-        pools = {name: seen_pool(pool, user, users[user][1]) for name, (pool, users) in candidates.items()}
-        choice = choose_features(
-            pools, k=choice_k, n_draws=choice_draws, seed=random_seed, alpha=user_bt_alpha
-        )
-        choices[user] = choice
+        pool0, users0 = candidates[names[0]]
+        keep = seen_indices(pool0, user, users0[user][1])
+        key = np.packbits(np.isin(np.arange(len(pool0)), keep)).tobytes()
+        if key not in made:
+            pools = {name: pool.select(keep) for name, (pool, _) in candidates.items()}
+            made[key] = choose_features(
+                pools,
+                k=choice_k,
+                n_draws=choice_draws,
+                seed=random_seed,
+                alpha=user_bt_alpha,
+                at_most=at_most,
+            )
+        choice = choices[user] = made[key]
         logger.info(
             "%s: features %s (pool users %s; %s)",
             user,
@@ -139,14 +154,19 @@ def run_kshot_choosing(
             ", ".join(choice.users),
             ", ".join(f"{n} {s:.3f}" for n, s in choice.scores.items()),
         )
-        pool, users = candidates[choice.name]
-        extra = {**base_extra, "features": choice.name}
+    # One run per chosen space, so targets that share a seen pool share its fit too.
+    rows: list[dict] = []
+    for name in dict.fromkeys(choice.name for choice in choices.values()):
+        pool, users = candidates[name]
+        group = {user: users[user] for user in targets if choices[user].name == name}
         rows += run_kshot(
             pool,
-            {user: users[user]},
+            group,
             user_bt_alpha=user_bt_alpha,
             random_seed=random_seed,
-            extra=extra,
+            extra={**base_extra, "features": name},
             **kshot_options,
         )
+    order = {user: i for i, user in enumerate(targets)}
+    rows.sort(key=lambda row: order[row["user"]])  # stable: each user's rows keep their order
     return rows, choices

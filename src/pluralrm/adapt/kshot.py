@@ -186,20 +186,31 @@ def run_kshot(
     """
     _check_methods(methods, LOO_METHODS)
     rows = []
+    # Targets whose seen pool is the same set of pairs (new users on prompts the pool never saw) share one
+    # fit: the same pairs, recipe and seed give the same model, so it is computed once, not once per user.
+    fitted: dict[bytes, tuple[PairFeatures, dict[str, RewardModel], str | None]] = {}
     for user, (adapt, test) in users.items():
         shared = set(adapt.groups) & set(test.groups)
         if shared:
             raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
-        seen = seen_pool(pool, user, test)
-        start = time.perf_counter()
-        model = fit_pool(seen, decompose, seed=random_seed).model
-        models = {"drm": model}
-        if any(m.startswith("lore-") for m in methods):
-            models["lore"] = _lore_model(seen, model, decompose, lore_rank)
-        logger.info("%s: pool of %d pairs fitted in %.1f s", user, len(seen), time.perf_counter() - start)
+        keep = seen_indices(pool, user, test)
+        key = np.packbits(np.isin(np.arange(len(pool)), keep)).tobytes()
+        if key not in fitted:
+            seen = pool.select(keep)
+            start = time.perf_counter()
+            model = fit_pool(seen, decompose, seed=random_seed).model
+            models = {"drm": model}
+            if any(m.startswith("lore-") for m in methods):
+                models["lore"] = _lore_model(seen, model, decompose, lore_rank)
+            logger.info("%s: pool of %d pairs fitted in %.1f s", user, len(seen), time.perf_counter() - start)
+            chosen = None
+            if "auto" in methods:
+                chosen = auto_adapter(seen, config=config, decompose=decompose, seed=random_seed)
+            fitted[key] = (seen, models, chosen)
+        seen, models, chosen = fitted[key]
         wanted, adapter = list(methods), None
         if "auto" in wanted:
-            adapter = auto_adapter(seen, config=config, decompose=decompose, seed=random_seed)
+            adapter = chosen
             wanted = [m for m in wanted if m != "auto"]
             auto_method = kshot_name(adapter)
             if auto_method not in wanted:
@@ -224,6 +235,32 @@ def run_kshot(
             user_rows = [r for r in user_rows if r["method"] in methods] + auto
         rows += user_rows
     return rows
+
+
+def over_users(rows: Sequence[dict]) -> list[dict]:
+    """Rows ``{user, method, k, mean, ci_low, ci_high, n_users}`` averaged over users: each user's mean
+    over draws counts once, and the 95 % interval is over users (normal approximation) — the interval a
+    population's figures carry, where a user is the unit drawn."""
+    grouped: dict[tuple[str, int], list[float]] = {}
+    for row in rows:
+        grouped.setdefault((row["method"], row["k"]), []).append(row["mean"])
+    n_users = len({row["user"] for row in rows})
+    out = []
+    for (method, k), values in grouped.items():
+        mean = float(np.mean(values))
+        half = 1.96 * float(np.std(values, ddof=1)) / np.sqrt(len(values)) if len(values) > 1 else 0.0
+        out.append(
+            {
+                "user": f"mean over {n_users} users",
+                "method": method,
+                "k": k,
+                "mean": mean,
+                "ci_low": mean - half,
+                "ci_high": mean + half,
+                "n_users": len(values),
+            }
+        )
+    return out
 
 
 def kshot_name(adapter: str) -> str:
@@ -255,10 +292,14 @@ def auto_adapter(seen: PairFeatures, *, config: AdaptConfig, decompose: Decompos
 def seen_pool(pool: PairFeatures, user: str, test: PairFeatures) -> PairFeatures:
     """What the pool may show when ``user`` is the target: every pair except those labelled ``user`` and
     those on one of the prompts of the user's ``test`` pairs."""
+    return pool.select(seen_indices(pool, user, test))
+
+
+def seen_indices(pool: PairFeatures, user: str, test: PairFeatures) -> np.ndarray:
+    """Indices of the pairs of :func:`seen_pool`."""
     labels = np.array([u if u is not None else "" for u in pool.users], dtype=object)
     groups = np.array(pool.groups, dtype=object)
-    keep = (labels != user) & ~np.isin(groups, list(set(test.groups)))
-    return pool.select(np.flatnonzero(keep))
+    return np.flatnonzero((labels != user) & ~np.isin(groups, list(set(test.groups))))
 
 
 def _check_methods(methods: Sequence[str], known: Sequence[str]) -> None:
@@ -368,30 +409,39 @@ class PoolChoice:
     users: tuple[str, ...]
 
 
-def pool_users(pool: PairFeatures, k: int) -> dict[str, np.ndarray]:
+def pool_users(
+    pool: PairFeatures, k: int, *, at_most: int | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Indices of each labelled pool user with enough pairs to be split (≥ 2·k pairs, ≥ 2 prompts).
 
-    Unlabelled pairs (general data) are nobody's preferences and do not count.
+    Unlabelled pairs (general data) are nobody's preferences and do not count. With ``at_most``, a
+    seeded sample of that many of them (sorted by name): a pool of 1,000 users measures a choice on a
+    sample, since each measured user is left out of the pool in turn (one pool fit each).
     """
     by_user: dict[str, list[int]] = {}
     for i, user in enumerate(pool.users):
         if user:
             by_user.setdefault(user, []).append(i)
-    return {
+    eligible = {
         user: np.array(idx)
         for user, idx in sorted(by_user.items())
         if len(idx) >= 2 * k and len({pool.groups[i] for i in idx}) >= 2
     }
+    if at_most is None or len(eligible) <= at_most:
+        return eligible
+    names = list(eligible)
+    picked = np.random.default_rng(seed).choice(len(names), size=at_most, replace=False)
+    return {names[i]: eligible[names[i]] for i in sorted(picked)}
 
 
 def pool_user_halves(
-    pool: PairFeatures, k: int, seed: int, what: str
+    pool: PairFeatures, k: int, seed: int, what: str, *, at_most: int | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Each labelled pool user's pair indices split 50/50 by prompt (seeded): (adaptation, test).
 
     ``ValueError`` naming ``what`` needed them if no pool user has the ≥ 2·k pairs this needs.
     """
-    users = pool_users(pool, k)
+    users = pool_users(pool, k, at_most=at_most, seed=seed)
     if not users:
         raise ValueError(
             f"{what} needs labelled users in the pool with at least {2 * k} pairs each "
@@ -423,7 +473,7 @@ def choose_adapter(
 
     if not methods or any(m not in ADAPTERS for m in methods):
         raise ValueError(f"adapters to choose from: {list(methods)}; known {list(ADAPTERS)}")
-    halves = pool_user_halves(pool, k, seed, "choosing an adapter")
+    halves = pool_user_halves(pool, k, seed, "choosing an adapter", at_most=decompose.choice_users)
     targets = {user: (pool.select(a), pool.select(t)) for user, (a, t) in halves.items()}
     names = {m: kshot_name(m) for m in methods}
     rows = run_kshot(

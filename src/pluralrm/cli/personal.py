@@ -39,6 +39,7 @@ from pluralrm.data.features import PairFeatures
 from pluralrm.pool import labelled_features, named_input
 
 _KS = ",".join(map(str, KSHOT.ks))
+_PANELS = 12  # most users kshot.png draws a panel for; more are drawn as their mean
 
 
 @app.command()
@@ -54,10 +55,17 @@ def kshot(
     ],
     adapt_data: Annotated[
         list[str],
-        typer.Option("--adapt", help="NAME=PATH: a target user's adaptation pairs. Repeat per user."),
+        typer.Option(
+            "--adapt",
+            help="NAME=PATH: a target user's adaptation pairs (repeat per user), or a PATH whose pairs name "
+            "their 'user' (many targets in one file).",
+        ),
     ],
     test_data: Annotated[
-        list[str], typer.Option("--test", help="NAME=PATH: the same user's test pairs (no shared prompt).")
+        list[str],
+        typer.Option(
+            "--test", help="NAME=PATH (or a many-user PATH): the same users' test pairs (no shared prompt)."
+        ),
     ],
     out: Annotated[Path, typer.Option(help="Directory for kshot.csv and kshot.png.")],
     *,
@@ -96,7 +104,7 @@ def kshot(
     --out out/kshot
     """
     from pluralrm.adapt.choice import run_kshot_choosing
-    from pluralrm.adapt.kshot import LOO_METHODS, run_kshot
+    from pluralrm.adapt.kshot import LOO_METHODS, over_users, run_kshot
     from pluralrm.evaluate.plots import plot_kshot
     from pluralrm.evaluate.tables import write_csv
 
@@ -113,14 +121,22 @@ def kshot(
         with reported():
             return labelled_features(path, name, layer_values, **read)
 
-    def load_user(item: str, option: str) -> tuple[str, dict[int | None, PairFeatures]]:
-        name, path = named_input(item)
-        if name is None:
-            raise fail(f"{option} {item!r}: expected NAME=PATH")
-        return name, load(path, name)
+    def load_users(items: list[str], option: str) -> dict[str, dict[int | None, PairFeatures]]:
+        """NAME=PATH is user NAME's; a PATH alone holds many users, each pair naming its 'user'."""
+        sets: dict[str, dict[int | None, PairFeatures]] = {}
+        for item in items:
+            name, path = named_input(item)
+            found = {name: load(path, name)} if name is not None else _split_by_user(load(path, None))
+            if not found:
+                raise fail(f"{option} {item!r}: expected NAME=PATH, or a file whose pairs name their 'user'")
+            twice = sorted(set(found) & set(sets))
+            if twice:
+                raise fail(f"{option} {item!r}: users {twice[:5]} are given twice")
+            sets.update(found)
+        return sets
 
-    adapt_sets = dict(load_user(item, "--adapt") for item in adapt_data)
-    test_sets = dict(load_user(item, "--test") for item in test_data)
+    adapt_sets = load_users(adapt_data, "--adapt")
+    test_sets = load_users(test_data, "--test")
     if adapt_sets.keys() != test_sets.keys():
         raise fail(
             f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
@@ -154,32 +170,55 @@ def kshot(
             raise fail(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "kshot.csv")
-    plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
+    summary = over_users(rows)
+    write_csv(summary, out / "kshot-over-users.csv")
+    # A panel per user reads for a handful of users; a population is one panel, intervals over users.
+    many = len({r["user"] for r in rows}) > _PANELS
+    plot_kshot(summary if many else rows, out / "kshot.png", title="leave-one-user-out")
     if choices:
         _print_choices(choices)
-    _print_kshot(rows, k_values)
-    console.print(f"[green]wrote[/] {out / 'kshot.csv'}, {out / 'kshot.png'}")
+    _print_kshot(summary, k_values)
+    console.print(f"[green]wrote[/] {out / 'kshot.csv'}, {out / 'kshot-over-users.csv'}, {out / 'kshot.png'}")
+
+
+def _split_by_user(spaces: dict[int | None, PairFeatures]) -> dict[str, dict[int | None, PairFeatures]]:
+    """A many-user file's features as one entry per user; empty when a pair names no user."""
+    users = next(iter(spaces.values())).users
+    if not users or any(not user for user in users):
+        return {}
+    by_user: dict[str, list[int]] = {}
+    for i, user in enumerate(users):
+        by_user.setdefault(str(user), []).append(i)
+    return {user: {space: f.select(idx) for space, f in spaces.items()} for user, idx in by_user.items()}
 
 
 def _print_choices(choices: dict) -> None:
-    """Per target: each candidate's score on the pool's users, the chosen one in bold."""
+    """Per target: each candidate's score on the pool's users, the chosen one in bold (targets that
+    share a seen pool, and so a choice, share a row)."""
     names = list(next(iter(choices.values())).scores)
-    table = Table("user", *names, title="pool users' accuracy at --choice-k pairs, per candidate")
+    table = Table("users", *names, title="pool users' accuracy at --choice-k pairs, per candidate")
+    by_choice: dict[int, list[str]] = {}
     for user, choice in choices.items():
+        by_choice.setdefault(id(choice), []).append(user)
+    for users in by_choice.values():
+        choice = choices[users[0]]
+        user = users[0] if len(users) == 1 else f"{users[0]} and {len(users) - 1} more"
         cells = [f"{choice.scores[n]:.3f}" for n in names]
         cells = [f"[bold]{c}[/]" if n == choice.name else c for n, c in zip(names, cells, strict=True)]
         table.add_row(user, *cells)
     console.print(table)
 
 
-def _print_kshot(rows: list[dict], ks: tuple[int, ...]) -> None:
-    """Mean accuracy over users per method (rows) and k (columns)."""
-    table = Table("method", *(f"k={k}" for k in ks), title="accuracy, mean over users")
-    for method in dict.fromkeys(r["method"] for r in rows):
+def _print_kshot(summary: list[dict], ks: tuple[int, ...]) -> None:
+    """Mean accuracy over users per method (rows) and k (columns), ± the 95 % interval over users."""
+    table = Table("method", *(f"k={k}" for k in ks), title="accuracy, mean over users (± 95% over users)")
+    for method in dict.fromkeys(r["method"] for r in summary):
         cells = []
         for k in ks:
-            values = [r["mean"] for r in rows if r["method"] == method and r["k"] == k]
-            cells.append(f"{np.mean(values):.3f}" if values else "")
+            found = [r for r in summary if r["method"] == method and r["k"] == k]
+            cells.append(
+                f"{found[0]['mean']:.3f} ± {found[0]['mean'] - found[0]['ci_low']:.3f}" if found else ""
+            )
         table.add_row(method, *cells)
     console.print(table)
 

@@ -117,14 +117,52 @@ def fit_reward_model(
         logger.info("general head: validation accuracy by alpha %s → alpha=%g", scores, general.alpha)
     else:
         general = LinearRewardHead(alpha=config.alpha).fit(D)
-    decomposed = DecomposedRewardModel(**pca_params(config, D.shape[1]))
+    if config.heads == "pca":
+        decomposed = DecomposedRewardModel(**pca_params(config, D.shape[1])).fit(D)
+    elif config.heads == "users":
+        decomposed = user_heads(train, config.n_components)
+    else:
+        raise ValueError(f"heads must be 'pca' or 'users' to fit (got {config.heads!r}; 'auto' is a choice)")
     return RewardModel(
         namespace=train.namespace,
         backbone_name=backbone_name or train.backbone_name,
         general=general,
-        decomposed=decomposed.fit(D),
-        metadata={"fit_pairs": len(train), "fit_data_sha256": data_fingerprint(D), "source": train.source},
+        decomposed=decomposed,
+        metadata={
+            "fit_pairs": len(train),
+            "fit_data_sha256": data_fingerprint(D),
+            "source": train.source,
+            "heads": config.heads,
+        },
     )
+
+
+def user_heads(
+    features: PairFeatures, n_components: int | None, *, alpha: float = DECOMPOSE.alpha
+) -> DecomposedRewardModel:
+    """Heads along which the pool's *users* differ: the top right singular vectors of the matrix of
+    every labelled user's own Bradley–Terry head (unlabelled pairs form one more "user").
+
+    PCA of pooled differences finds where pairs vary, which in a pool of many users is mostly what the
+    responses are about, not whom they please; a user's head, however noisy from ~50 pairs, points where
+    that user's taste does, and the shared directions of a thousand such heads are the subspace users
+    move in (the SVD start of LoRe, Bose et al. 2025). Each head is fitted on scale-normalized pairs so
+    that users count alike; the directions are then measured on the pooled differences as any heads are.
+    """
+    labels = [user or "" for user in features.users]
+    names = sorted(set(labels) - {""}) + ([""] if "" in labels else [])
+    if len(names) < 2:
+        raise ValueError(
+            "heads='users' needs pairs labelled with two or more users (the pairs' 'user' field, or "
+            f"NAME=PATH inputs); found {len(set(labels) - {''})}"
+        )
+    D = features.differences.astype(np.float64)
+    scale = float(np.sqrt(np.mean(np.sum(D**2, axis=1)))) or 1.0
+    by_user = np.array(labels, dtype=object)
+    heads = np.stack([LinearRewardHead(alpha=alpha).fit(D[by_user == name] / scale).coef_ for name in names])
+    rank = min(n_components or len(names), len(names), D.shape[1])
+    _, _, vt = np.linalg.svd(heads, full_matrices=False)
+    return DecomposedRewardModel.with_components(vt[:rank], D)
 
 
 def pca_params(config: DecomposeConfig, n_features: int) -> dict:

@@ -214,6 +214,10 @@ class RayEngine:
         """:func:`~pluralrm.scale.ray_pca.fit_pool_ray`: shards read the directories' rows themselves."""
         from pluralrm.scale.ray_pca import fit_pool_ray
 
+        if config.heads != "pca":
+            # Shards sum the moments PCA needs; per-user heads need every user's pairs in one place.
+            raise ValueError(f"--heads {config.heads} runs on the local engine; Ray fits PCA heads")
+
         paths = [part for part in parts if not isinstance(part, PairFeatures)]
         if len(paths) < len(parts):
             raise ValueError("the Ray engine fits `featurize` outputs on disk; save in-memory features first")
