@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pluralrm.adapt.choice import choose_features
-from pluralrm.adapt.kshot import PoolChoice, choose_adapter
+from pluralrm.adapt.kshot import PoolChoice, choose_adapter, choose_heads
 from pluralrm.config import DECOMPOSE, FEATURIZE, DecomposeConfig, FeaturizeConfig
 from pluralrm.data import load_pairs
 from pluralrm.data.features import PairFeatures
@@ -142,6 +142,7 @@ class Decomposition:
     n_val: int
     layer_choice: PoolChoice | None = None
     adapter_choice: PoolChoice | None = None
+    heads_choice: PoolChoice | None = None
 
 
 def decompose(
@@ -176,7 +177,8 @@ def decompose(
     """
     engine = engine or LocalEngine()
     named = [named_input(item) for item in inputs]
-    engine.check_pool([path for _, path in named], choices=bool(layers or adapters))
+    # Choices, and heads from the users' own heads, need the whole pool in this process.
+    engine.check_pool([path for _, path in named], choices=bool(layers or adapters) or config.heads != "pca")
     layer_choice = adapter_choice = None
     parts: list[PoolPart]
     if layers:
@@ -199,6 +201,14 @@ def decompose(
             )
             for name, path in named
         ]
+    heads_choice = None
+    if config.heads == "auto":
+        pooled = PairFeatures.concatenate([load_part(part) for part in parts])
+        parts = [pooled]
+        heads_choice = choose_heads(
+            pooled, k=config.choice_k, n_draws=config.choice_draws, seed=config.seed, decompose=config
+        )
+        config = replace(config, heads=heads_choice.name)
     if adapters:
         pooled = PairFeatures.concatenate([load_part(part) for part in parts])
         parts = [pooled]
@@ -211,12 +221,12 @@ def decompose(
             decompose=config,
         )
     fit = engine.fit_pool(parts, config)
-    choices = {"features": layer_choice, "adapter": adapter_choice}
+    choices = {"features": layer_choice, "heads": heads_choice, "adapter": adapter_choice}
     fit.model.metadata = {
         **fit.model.metadata,
         **{key: choice_record(choice, config) for key, choice in choices.items() if choice is not None},
     }
-    return Decomposition(fit.model, len(fit.train), len(fit.val), layer_choice, adapter_choice)
+    return Decomposition(fit.model, len(fit.train), len(fit.val), layer_choice, adapter_choice, heads_choice)
 
 
 def labelled_features(

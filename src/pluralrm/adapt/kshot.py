@@ -198,7 +198,7 @@ def run_kshot(
         if key not in fitted:
             seen = pool.select(keep)
             start = time.perf_counter()
-            model = fit_pool(seen, decompose, seed=random_seed).model
+            model = fit_pool(seen, resolve_heads(seen, decompose, random_seed), seed=random_seed).model
             models = {"drm": model}
             if any(m.startswith("lore-") for m in methods):
                 models["lore"] = _lore_model(seen, model, decompose, lore_rank)
@@ -473,20 +473,86 @@ def choose_adapter(
 
     if not methods or any(m not in ADAPTERS for m in methods):
         raise ValueError(f"adapters to choose from: {list(methods)}; known {list(ADAPTERS)}")
-    halves = pool_user_halves(pool, k, seed, "choosing an adapter", at_most=decompose.choice_users)
-    targets = {user: (pool.select(a), pool.select(t)) for user, (a, t) in halves.items()}
     names = {m: kshot_name(m) for m in methods}
-    rows = run_kshot(
-        pool,
-        targets,
-        ks=(k,),
-        n_draws=n_draws,
-        methods=list(names.values()),
-        decompose=decompose,
-        random_seed=seed,
+    scores, users = _pool_users_scores(
+        pool, {m: (decompose, name) for m, name in names.items()}, k=k, n_draws=n_draws, seed=seed
     )
-    scores = {
-        m: float(np.mean([r["mean"] for r in rows if r["method"] == name])) for m, name in names.items()
-    }
     best = max(methods, key=lambda m: scores[m])
-    return PoolChoice(name=best, scores=scores, users=tuple(halves))
+    return PoolChoice(name=best, scores=scores, users=users)
+
+
+HEADS = ("pca", "users")  # what DecomposeConfig.heads may fit; "auto" chooses among them
+
+
+def choose_heads(
+    pool: PairFeatures,
+    *,
+    kinds: tuple[str, ...] = HEADS,
+    method: str = "drm-map",
+    k: int = DECOMPOSE.choice_k,
+    n_draws: int = DECOMPOSE.choice_draws,
+    seed: int = 0,
+    decompose: DecomposeConfig = DECOMPOSE,
+) -> PoolChoice:
+    """Where the heads come from (``pca`` of the pooled differences, or the ``users``' own heads): the
+    kind whose heads let ``method`` learn the pool's own users best from ``k`` pairs, each measured user
+    left out of the pool as :func:`choose_adapter` leaves them (ties: the first listed)."""
+    unknown = sorted(set(kinds) - set(HEADS))
+    if not kinds or unknown:
+        raise ValueError(f"heads to choose from: {list(kinds)}; known {list(HEADS)}")
+    recipes = {kind: (replace(decompose, heads=kind), method) for kind in kinds}
+    scores, users = _pool_users_scores(pool, recipes, k=k, n_draws=n_draws, seed=seed)
+    best = max(kinds, key=lambda kind: scores[kind])
+    return PoolChoice(name=best, scores=scores, users=users)
+
+
+def resolve_heads(pool: PairFeatures, decompose: DecomposeConfig, seed: int) -> DecomposeConfig:
+    """``decompose`` with ``heads='auto'`` made concrete on ``pool`` (:func:`choose_heads`; ``pca`` when
+    the pool has no labelled users to choose on); other settings unchanged."""
+    if decompose.heads != "auto":
+        return decompose
+    if len(pool_users(pool, decompose.choice_k)) < 2:
+        logger.info(
+            "heads auto: fewer than two labelled pool users with %d pairs; pca", 2 * decompose.choice_k
+        )
+        return replace(decompose, heads="pca")
+    choice = choose_heads(
+        pool, k=decompose.choice_k, n_draws=decompose.choice_draws, seed=seed, decompose=decompose
+    )
+    logger.info(
+        "heads auto: %s (%s)", choice.name, ", ".join(f"{h} {v:.3f}" for h, v in choice.scores.items())
+    )
+    return replace(decompose, heads=choice.name)
+
+
+def _pool_users_scores(
+    pool: PairFeatures,
+    recipes: dict[str, tuple[DecomposeConfig, str]],
+    *,
+    k: int,
+    n_draws: int,
+    seed: int,
+) -> tuple[dict[str, float], tuple[str, ...]]:
+    """Each candidate's mean accuracy at ``k`` pairs on the pool's own labelled users (a seeded sample
+    of ``choice_users``), each split by prompt and left out of the pool: ``recipes`` maps a candidate to
+    the pool recipe and the k-shot method it is measured with."""
+    first = next(iter(recipes.values()))[0]
+    halves = pool_user_halves(pool, k, seed, "choosing from the pool's users", at_most=first.choice_users)
+    targets = {user: (pool.select(a), pool.select(t)) for user, (a, t) in halves.items()}
+    scores = {}
+    by_recipe: dict[DecomposeConfig, dict[str, str]] = {}
+    for candidate, (recipe, method) in recipes.items():
+        by_recipe.setdefault(recipe, {})[candidate] = method
+    for recipe, candidates in by_recipe.items():
+        rows = run_kshot(
+            pool,
+            targets,
+            ks=(k,),
+            n_draws=n_draws,
+            methods=list(dict.fromkeys(candidates.values())),
+            decompose=recipe,
+            random_seed=seed,
+        )
+        for candidate, method in candidates.items():
+            scores[candidate] = float(np.mean([r["mean"] for r in rows if r["method"] == method]))
+    return scores, tuple(halves)

@@ -162,7 +162,7 @@ def featurize(
 @app.command()
 @config_options(
     DECOMPOSE,
-    *("n_components", "center", "val_fraction", "seed", "choice_k"),
+    *("n_components", "heads", "center", "val_fraction", "seed", "choice_k", "choice_users"),
     flags={"n_components": "--components"},
 )
 @config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
@@ -199,7 +199,11 @@ def decompose(
         ),
     ] = None,
 ) -> None:
-    """Fit a general Bradley–Terry head and PCA reward heads on pair differences.
+    """Fit a general Bradley–Terry head and reward heads on pair differences.
+
+    The heads are the PCA of the pooled differences (--heads pca), or, for a pool of many labelled
+    users (a 'user' field per pair, or NAME=PATH inputs), the directions the users' own heads share
+    (--heads users), or whichever of the two learns the pool's own users best (--heads auto).
 
     Inputs that are raw pairs are featurized with --backbone/--device/--dtype; featurized inputs carry
     their own backbone and must all have been made the same way. With --layers the layer is chosen from
@@ -228,6 +232,9 @@ def decompose(
         choice = result.layer_choice
         _print_choice(choice, "candidate", f"users learned from {config.choice_k} pairs each")
         console.print(f"[green]chose[/] {choice.name} ({len(choice.users)} users: {', '.join(choice.users)})")
+    if result.heads_choice is not None:
+        _print_choice(result.heads_choice, "heads", f"users as new users (map), {config.choice_k} pairs each")
+        console.print(f"[green]heads[/] {result.heads_choice.name}")
     if result.adapter_choice is not None:
         _print_choice(result.adapter_choice, "adapter", f"users as new users, {config.choice_k} pairs each")
         name = result.adapter_choice.name
@@ -245,8 +252,9 @@ def _print_choice(choice, column: str, title: str) -> None:
 
 def _print_fit(out: Path, model, n_train: int, n_val: int) -> None:
     ratio = model.decomposed.explained_variance_ratio_
+    kind = model.metadata.get("heads", "pca")
     console.print(
-        f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} PCA heads "
+        f"[green]wrote[/] {out}: general head (alpha {model.general.alpha:g}) + {len(ratio)} {kind} heads "
         f"from {n_train} pairs ({n_val} held out); top-5 explained variance "
         f"{', '.join(f'{r:.3f}' for r in ratio[:5])}",
         soft_wrap=True,

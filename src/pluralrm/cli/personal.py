@@ -43,7 +43,15 @@ _PANELS = 12  # most users kshot.png draws a panel for; more are drawn as their 
 
 
 @app.command()
-@config_options(DECOMPOSE, "n_components", "seed", "choice_k", flags={"n_components": "--components"})
+@config_options(
+    DECOMPOSE,
+    "n_components",
+    "heads",
+    "seed",
+    "choice_k",
+    "choice_users",
+    flags={"n_components": "--components"},
+)
 @config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
 def kshot(
     pool: Annotated[

@@ -200,7 +200,9 @@ class RayEngine:
     def check_pool(self, inputs: Sequence[str], *, choices: bool = False) -> None:
         """Ray fits `featurize` outputs on disk, any size; choosing layers or adapters runs in one process."""
         if choices:
-            raise ValueError("--layers and --adapters choose in one process; drop --engine ray")
+            raise ValueError(
+                "--layers, --adapters and --heads users/auto run in one process; drop --engine ray"
+            )
         raw = [item for item in inputs if not Path(item).is_dir()]
         if raw:
             raise ValueError(
