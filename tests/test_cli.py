@@ -27,6 +27,7 @@ runner = CliRunner()
         "users show",
         "users delete",
         "kshot",
+        "population",
     ],
 )
 def test_every_verb_has_help_with_an_example(verb):
