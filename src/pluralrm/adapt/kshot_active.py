@@ -79,12 +79,18 @@ def run_kshot_active(
             else adapter
         )
         for strategy in strategies:
-            accuracies = np.array(
-                [
-                    _curve(model, adapt, test, strategy, ks, draw, chosen, candidates, config, random_seed)
-                    for draw in range(n_draws)
-                ]
-            )  # (draws, len(ks))
+            accuracies = active_curves(
+                model,
+                adapt,
+                test,
+                strategy,
+                ks,
+                n_draws=n_draws,
+                adapter=chosen,
+                candidates=candidates,
+                config=config,
+                seed=random_seed,
+            )
             for i, k in enumerate(ks):
                 values = accuracies[:, i]
                 mean = float(values.mean())
@@ -149,34 +155,40 @@ def selection_order(
     return [int(subset[i]) for i in asked]
 
 
-def _curve(
+def active_curves(
     model: RewardModel,
     adapt: PairFeatures,
     test: PairFeatures,
     strategy: str,
     ks: Sequence[int],
-    draw: int,
-    adapter: str,
-    candidates: int,
-    config: AdaptConfig,
-    seed: int,
-) -> list[float]:
-    """Test accuracy after the first ``k`` picks, for each ``k`` in ``ks`` (one draw)."""
-    order = selection_order(
-        model,
-        adapt,
-        strategy,
-        max(ks),
-        draw=draw,
-        adapter=adapter,
-        candidates=candidates,
-        config=config,
-        seed=seed,
-    )
+    *,
+    n_draws: int = KSHOT.draws,
+    adapter: str = "map",
+    candidates: int = ACTIVE.candidates,
+    config: AdaptConfig = ADAPT,
+    seed: int = 0,
+) -> np.ndarray:
+    """Test accuracy after the first ``k`` picks of ``strategy``, shape (n_draws, len(ks)).
+
+    Draw ``i`` of every strategy asks from the same candidate subset (seeded by ``seed`` and ``i``), so the
+    differences between two strategies' rows are paired.
+    """
     D = adapt.differences
     profile_config = replace(config, method=adapter)
-    out = []
-    for k in ks:
-        profile = build_profile(model, "k-shot", D[order[:k]], config=profile_config)
-        out.append(float(pair_correctness(model.margins(test, user=profile)).mean()))
+    out = np.zeros((n_draws, len(ks)))
+    for draw in range(n_draws):
+        order = selection_order(
+            model,
+            adapt,
+            strategy,
+            max(ks),
+            draw=draw,
+            adapter=adapter,
+            candidates=candidates,
+            config=config,
+            seed=seed,
+        )
+        for i, k in enumerate(ks):
+            profile = build_profile(model, "k-shot", D[order[:k]], config=profile_config)
+            out[draw, i] = float(pair_correctness(model.margins(test, user=profile)).mean())
     return out
