@@ -60,7 +60,7 @@ from personalize_loo import DOMAINS, real_users
 LAYERS = (1, 2, 3, 4, 5, 6)
 
 
-def file_users(pool_items, adapt_items, test_items):
+def file_users(pool_items, adapt_items, test_items, layers=LAYERS):
     """Pool and targets from pair files, in every candidate layer: {layer name: (pool, users)}."""
     from pluralrm.backbone import FeatureCache
     from pluralrm.config import FEATURIZE
@@ -72,7 +72,7 @@ def file_users(pool_items, adapt_items, test_items):
         name, path = named_input(item)
         if need_name and name is None:
             sys.exit(f"{item!r}: expected NAME=PATH")
-        return name, labelled_features(path, name, LAYERS, **read)
+        return name, labelled_features(path, name, layers, **read)
 
     pool_parts = [load(item, False)[1] for item in pool_items]
     adapt = dict(load(item, True) for item in adapt_items)
@@ -84,7 +84,7 @@ def file_users(pool_items, adapt_items, test_items):
             PairFeatures.concatenate([p[layer] for p in pool_parts]),
             {name: (adapt[name][layer], test[name][layer]) for name in adapt},
         )
-        for layer in LAYERS
+        for layer in layers
     }
 
 
@@ -232,6 +232,7 @@ def main() -> None:
         "--domain-pool", action="store_true", help="--features: DSP users only, pool = the other DSP users"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layers", default="1,2,3,4,5,6", help="candidate MiniLM layers (chosen per target)")
     parser.add_argument("--speed", action="store_true")
     parser.add_argument("--out", type=Path, default=Path("out/active"))
     args = parser.parse_args()
@@ -242,16 +243,17 @@ def main() -> None:
     if "random" not in strategies:
         strategies.insert(0, "random")
     ks = list(range(1, args.max_k + 1))
+    layers = [int(x) for x in args.layers.split(",")]
     if args.features:
         candidates = {
             f"L{layer}": real_users(args.features, f"minilm-mean-L{layer}", args.seed, args.domain_pool)
-            for layer in LAYERS
+            for layer in layers
         }
         groups = {"DSP domain": list(DOMAINS), "HH helpful/harmless": ["helpful", "harmless"]}
         if args.domain_pool:
             del groups["HH helpful/harmless"]
     elif args.adapt:
-        candidates = file_users(args.pool, args.adapt, args.test)
+        candidates = file_users(args.pool, args.adapt, args.test, layers)
         groups = {"given": list(next(iter(candidates.values()))[1])}
     else:
         parser.error("give --features, or --pool/--adapt/--test pair files, or --speed")

@@ -108,6 +108,10 @@ class ActiveConfig:
         "Rule choosing the next pair: random, uncertainty, vote_entropy, margin_variance, bald or logdet "
         "(default: the best measured, docs/reports/personalization.md).",
     )
+    cold_start: str = _setting(
+        "random",
+        "The first pair, before any label: random (a seeded draw) or pool (the rule under the pool's prior).",
+    )
     candidates: int = _setting(
         256,
         "kshot --select: unlabelled pairs a draw may ask from (a seeded subset of the user's adaptation "

@@ -251,3 +251,13 @@ def test_a_model_is_needed_in_the_candidates_space():
     model = RewardModel(namespace={}, backbone_name="", general=LinearRewardHead.from_coef(np.ones(3)))
     with pytest.raises(ValueError, match="candidates"):
         next_pairs(model, np.ones((2, 4)))
+
+
+def test_cold_start_random_is_randoms_draw_and_pool_reads_the_prior(model_and_user):
+    model, D = model_and_user
+    random = next_pairs(model, D, None, strategy="random", n=2, seed=4)
+    assert next_pairs(model, D, None, strategy="bald", n=2, seed=4, cold_start="random") == random
+    pool_pick = next_pairs(model, D, None, strategy="uncertainty", seed=4, cold_start="pool")
+    assert pool_pick == [int(np.argmin(np.abs(D @ model.general.coef_)))]
+    with pytest.raises(ValueError, match="cold_start"):
+        next_pairs(model, D, None, strategy="bald", cold_start="warm")

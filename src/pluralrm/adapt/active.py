@@ -220,6 +220,7 @@ def next_pairs(
     n: int = 1,
     seed: int = 0,
     adapter: str | None = None,
+    cold_start: str = ACTIVE.cold_start,
     config: AdaptConfig = ADAPT,
 ) -> list[int]:
     """Indices into ``candidates`` of the next ``n`` pairs to ask a user (best first; seeded, deterministic).
@@ -243,6 +244,10 @@ def next_pairs(
         Seeds ``random`` and the tie-breaking order.
     adapter : str, optional
         Whose posterior the rules read (default: ``auto``, as ``pluralrm adapt`` resolves it for ``model``).
+    cold_start : str
+        With no labelled pairs: ``random`` returns random's draw (measured better on the DSP users: under
+        the pool's prior every rule asks first about the pool's main direction, which these users disagree
+        on), ``pool`` applies the rule to the pool's prior belief.
     config : AdaptConfig
         The adapters' settings (the ``bt`` penalty, the ``map`` grids and default strengths).
     """
@@ -254,7 +259,10 @@ def next_pairs(
     n = min(n, len(X))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(X))  # the tie-breaking order, and random's draw
-    if strategy == "random" or n == 0:
+    if cold_start not in ("random", "pool"):
+        raise ValueError(f"cold_start must be 'random' or 'pool', got {cold_start!r}")
+    no_labels = labelled is None or not len(labelled)
+    if strategy == "random" or (no_labels and cold_start == "random"):
         return [int(i) for i in order[:n]]
     belief = posterior(model, labelled, adapter=adapter, config=config)
     if strategy == "logdet":
