@@ -64,16 +64,14 @@ def real_users(root: Path, candidate: str, seed: int, domain_pool: bool = False)
         pick = lambda f, d=d: f.select([i for i, s in enumerate(f.subsets) if s == d])  # noqa: E731
         users[d] = (labelled(pick(domain_adapt), d), labelled(pick(domain_test), d))
         parts.append(users[d][0])
+    if domain_pool:  # the other domain users only: what the choices see changes with what the pool holds
+        return PairFeatures.concatenate(parts), users
     for name in ("helpful", "harmless"):
         adapt, test = halves(load(name), seed)
         users[name] = (labelled(adapt, name), labelled(test, name))
         parts.append(users[name][0])
     parts.append(labelled(load("webgpt"), None))
-    pool = PairFeatures.concatenate(parts)
-    if domain_pool:  # the other domain users only: what the choices see changes with what the pool holds
-        pool = pool.select([i for i, u in enumerate(pool.users) if u in DOMAINS])
-        users = {d: users[d] for d in DOMAINS}
-    return pool, users
+    return PairFeatures.concatenate(parts), users
 
 
 def synthetic_users(seed: int, d: int = 64, rank: int = 4, n_users: int = 8, n_pairs: int = 600):

@@ -65,6 +65,9 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=Path("out/features"))
     parser.add_argument("--dtype", default="float32", help="float32, bfloat16 or auto (part of the features)")
+    parser.add_argument(
+        "--layers", help="comma-separated layers to keep of the backbone's candidates (fewer: earlier exit)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     backbone = load_backbone(args.backbone, dtype=args.dtype)
@@ -82,7 +85,11 @@ def main() -> None:
         elif args.limit and len(pairs) > args.limit:
             pairs = [pairs[i] for i in sorted(np.random.default_rng(0).permutation(len(pairs))[: args.limit])]
         start = time.perf_counter()
-        by_spec = featurize_pairs_specs(pairs, featurizer, CANDIDATES[args.backbone], source=str(path))
+        specs = CANDIDATES[args.backbone]
+        if args.layers:
+            keep = {int(x) for x in args.layers.split(",")}
+            specs = [spec for spec in specs if spec.layer % (backbone.num_layers + 1) in keep]
+        by_spec = featurize_pairs_specs(pairs, featurizer, specs, source=str(path))
         seconds = time.perf_counter() - start
         for spec, features in by_spec.items():
             name_of_spec = spec_name(args.backbone, spec, backbone.num_layers, backbone.dtype)

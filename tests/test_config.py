@@ -12,6 +12,7 @@ from pluralrm.adapt.adapters import HyReAdapter, LogisticAdapter, weights_over_h
 from pluralrm.cli import app
 from pluralrm.cli.options import DERIVED, config_options
 from pluralrm.config import (
+    ACTIVE,
     ADAPT,
     ANALYZE,
     COLLECT,
@@ -48,7 +49,7 @@ CONFIGS_OF_VERB = {
     "score": [FEATURIZE, ENGINE],
     "demo": [DEMO_DECOMPOSE, FEATURIZE],
     "adapt": [ADAPT, FEATURIZE],
-    "kshot": [DECOMPOSE, FEATURIZE],
+    "kshot": [DECOMPOSE, FEATURIZE, ACTIVE],
     "population": [POPULATION],
     "serve": [SERVE, FEATURIZE],
     "sft": [FINETUNE],

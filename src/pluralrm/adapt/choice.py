@@ -22,7 +22,7 @@ on the pool that target may see (their own pairs and their test prompts removed 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -110,6 +110,7 @@ def run_kshot_choosing(
     choice_draws: int = DECOMPOSE.choice_draws,
     user_bt_alpha: float = ADAPT.bt_alpha,
     random_seed: int = DECOMPOSE.seed,
+    protocol: Callable[..., list[dict]] = run_kshot,
     **kshot_options,
 ) -> tuple[list[dict], dict[str, PoolChoice]]:
     """Leave-one-user-out k-shot rows with each target's feature space chosen on their seen pool.
@@ -118,6 +119,8 @@ def run_kshot_choosing(
     pairs in every candidate, featurized differently. For each target user the pool they may see
     (:func:`seen_pool`) is scored in every candidate by :func:`choose_features`; every method then runs
     in the chosen space (rows carry ``features``). The target's own pairs never take part in the choice.
+    ``protocol`` is what runs there (:func:`run_kshot`, or
+    :func:`pluralrm.adapt.kshot_active.run_kshot_active` for chosen pairs), with ``kshot_options``.
     Returns the rows and each user's :class:`PoolChoice`.
     """
 
@@ -159,7 +162,7 @@ def run_kshot_choosing(
     for name in dict.fromkeys(choice.name for choice in choices.values()):
         pool, users = candidates[name]
         group = {user: users[user] for user in targets if choices[user].name == name}
-        rows += run_kshot(
+        rows += protocol(
             pool,
             group,
             user_bt_alpha=user_bt_alpha,

@@ -475,7 +475,12 @@ def choose_adapter(
         raise ValueError(f"adapters to choose from: {list(methods)}; known {list(ADAPTERS)}")
     names = {m: kshot_name(m) for m in methods}
     scores, users = _pool_users_scores(
-        pool, {m: (decompose, name) for m, name in names.items()}, k=k, n_draws=n_draws, seed=seed
+        pool,
+        {m: (decompose, name) for m, name in names.items()},
+        k=k,
+        n_draws=n_draws,
+        seed=seed,
+        what="choosing an adapter",
     )
     best = max(methods, key=lambda m: scores[m])
     return PoolChoice(name=best, scores=scores, users=users)
@@ -501,7 +506,7 @@ def choose_heads(
     if not kinds or unknown:
         raise ValueError(f"heads to choose from: {list(kinds)}; known {list(HEADS)}")
     recipes = {kind: (replace(decompose, heads=kind), method) for kind in kinds}
-    scores, users = _pool_users_scores(pool, recipes, k=k, n_draws=n_draws, seed=seed)
+    scores, users = _pool_users_scores(pool, recipes, k=k, n_draws=n_draws, seed=seed, what="choosing heads")
     best = max(kinds, key=lambda kind: scores[kind])
     return PoolChoice(name=best, scores=scores, users=users)
 
@@ -532,12 +537,13 @@ def _pool_users_scores(
     k: int,
     n_draws: int,
     seed: int,
+    what: str,
 ) -> tuple[dict[str, float], tuple[str, ...]]:
     """Each candidate's mean accuracy at ``k`` pairs on the pool's own labelled users (a seeded sample
     of ``choice_users``), each split by prompt and left out of the pool: ``recipes`` maps a candidate to
     the pool recipe and the k-shot method it is measured with."""
     first = next(iter(recipes.values()))[0]
-    halves = pool_user_halves(pool, k, seed, "choosing from the pool's users", at_most=first.choice_users)
+    halves = pool_user_halves(pool, k, seed, what, at_most=first.choice_users)
     targets = {user: (pool.select(a), pool.select(t)) for user, (a, t) in halves.items()}
     scores = {}
     by_recipe: dict[DecomposeConfig, dict[str, str]] = {}

@@ -26,10 +26,12 @@ from pluralrm.cli.core import model_features, print_data, reported
 from pluralrm.cli.options import config_options
 from pluralrm.cli.scale import engine_from, engine_options
 from pluralrm.config import (
+    ACTIVE,
     ADAPT,
     DECOMPOSE,
     FEATURIZE,
     KSHOT,
+    ActiveConfig,
     AdaptConfig,
     DecomposeConfig,
     EngineConfig,
@@ -53,6 +55,7 @@ _PANELS = 12  # most users kshot.png draws a panel for; more are drawn as their 
     flags={"n_components": "--components"},
 )
 @config_options(FEATURIZE, "backbone", "device", "dtype", into="featurize")
+@config_options(ACTIVE, "candidates", into="active")
 def kshot(
     pool: Annotated[
         list[str],
@@ -96,6 +99,19 @@ def kshot(
             "without the target's pairs. Default: the backbone's final layer only."
         ),
     ] = None,
+    select: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated selection rules (random, uncertainty, vote_entropy, margin_variance, bald, "
+            "logdet): the target's k pairs are chosen one at a time, each label revealed before the next "
+            "pick, instead of drawn at random; random selection runs beside them with the same adapter. "
+            "Replaces --methods."
+        ),
+    ] = None,
+    adapter: Annotated[
+        str, typer.Option(help="--select: the adapter the rules' posterior and the scored profile use.")
+    ] = "auto",
+    active: ActiveConfig,
 ) -> None:
     """Leave-one-user-out k-shot curves: how well each method learns a user the pool has never seen.
 
@@ -108,11 +124,16 @@ def kshot(
     users (NAME=PATH) are each split by prompt, learned from --choice-k pairs in every candidate layer, and
     the layer where they are learned best is the target's (the csv's 'features' column).
 
+    With --select, each draw asks the target's pairs from a seeded subset of --candidates of their
+    adaptation pairs, one at a time by the named rules (and by random, the baseline), revealing each label
+    before the next pick; the csv's 'select' column names the rule.
+
     Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
-    --out out/kshot
+    --out out/kshot --select bald
     """
     from pluralrm.adapt.choice import run_kshot_choosing
     from pluralrm.adapt.kshot import LOO_METHODS, over_users, run_kshot
+    from pluralrm.adapt.kshot_active import run_kshot_active
     from pluralrm.evaluate.plots import plot_kshot
     from pluralrm.evaluate.tables import write_csv
 
@@ -150,13 +171,20 @@ def kshot(
             f"--adapt names {sorted(adapt_sets)} and --test names {sorted(test_sets)} must be the same users"
         )
     pool_sets = [load(path, name) for name, path in map(named_input, pool)]
-    options: dict[str, Any] = dict(
-        ks=k_values,
-        n_draws=draws,
-        methods=chosen,
-        decompose=config,
-        random_seed=config.seed,
-    )
+    options: dict[str, Any] = dict(ks=k_values, n_draws=draws, decompose=config, random_seed=config.seed)
+    protocol: Any = run_kshot
+    if select:
+        if methods:
+            raise fail("--select chooses the pairs of its own rules; leave out --methods")
+        rules = [s.strip() for s in select.split(",")]
+        options |= dict(
+            strategies=list(dict.fromkeys(["random", *rules])),
+            adapter=adapter,
+            candidates=active.candidates,
+        )
+        protocol = run_kshot_active
+    else:
+        options["methods"] = chosen
     with timed("kshot"):
         try:
             candidates = {
@@ -170,10 +198,11 @@ def kshot(
                 rows, choices = run_kshot_choosing(
                     {f"layer {layer}": candidates[layer] for layer in layer_values},
                     choice_k=config.choice_k,
+                    protocol=protocol,
                     **options,
                 )
             else:
-                rows, choices = run_kshot(*candidates[None], **options), {}
+                rows, choices = protocol(*candidates[None], **options), {}
         except ValueError as error:
             raise fail(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
