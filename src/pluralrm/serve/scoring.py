@@ -14,7 +14,6 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Path, status
 
 from pluralrm.adapt.profiles import ProfileMismatchError
-from pluralrm.serve.auth import Principal
 from pluralrm.serve.openrlhf import openrlhf_texts
 from pluralrm.serve.schemas import (
     USER_NAME,
@@ -25,6 +24,7 @@ from pluralrm.serve.schemas import (
     plain_prompt,
 )
 from pluralrm.serve.state import Caller, OpenRLHFCaller, ServerState, State, require_scoring
+from pluralrm.web.tokens import Principal
 
 router = APIRouter()
 
