@@ -100,6 +100,22 @@ class AdaptConfig:
 
 
 @dataclass(frozen=True)
+class ActiveConfig:
+    """Which pair a user is asked next (:mod:`pluralrm.adapt.active`; ``pluralrm kshot --select``)."""
+
+    strategy: str = _setting(
+        "bald",
+        "Rule choosing the next pair: random, uncertainty, vote_entropy, margin_variance, bald or logdet "
+        "(default: the best measured, docs/reports/personalization.md).",
+    )
+    candidates: int = _setting(
+        256,
+        "kshot --select: unlabelled pairs a draw may ask from (a seeded subset of the user's adaptation "
+        "pairs; 0: all of them).",
+    )
+
+
+@dataclass(frozen=True)
 class KShotConfig:
     """How k-shot curves draw a user's labelled pairs (``pluralrm kshot``, :mod:`pluralrm.adapt.kshot`)."""
 
@@ -358,6 +374,7 @@ class EngineConfig:
 FEATURIZE = FeaturizeConfig()
 DECOMPOSE = DecomposeConfig()
 ADAPT = AdaptConfig()
+ACTIVE = ActiveConfig()
 KSHOT = KShotConfig()
 DEMO = DemoConfig()
 SERVE = ServeConfig()
@@ -382,6 +399,7 @@ def help_of(config: type, name: str) -> str:
 
 
 __all__ = [
+    "ACTIVE",
     "ADAPT",
     "ANALYZE",
     "COLLECT",
@@ -397,6 +415,7 @@ __all__ = [
     "LABEL",
     "SELECT",
     "SERVE",
+    "ActiveConfig",
     "AdaptConfig",
     "AnalyzeConfig",
     "CollectConfig",
