@@ -81,7 +81,7 @@ class PersonalLoop(Protocol):
         """Featurize ``pair`` before its label is stored (a failure then stores nothing)."""
         ...
 
-    async def apply(self, user: str, pair: PairToLabel, choice: str) -> None:
+    async def apply(self, user: str, pair: PairToLabel, choice: str) -> object:
         """Make ``user``'s profile hold their current answer on ``pair`` (``a``, ``b``, ``tie``, ``skip``)."""
         ...
 

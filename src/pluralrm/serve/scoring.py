@@ -77,6 +77,7 @@ async def score(
         out.margins = (rewards[:n] - rewards[n:]).tolist()
     else:
         out.rewards = rewards.tolist()
+        out.best = int(np.argmax(rewards)) if len(rewards) else None
     if body.return_heads:
         out.head_scores = {name: s.tolist() for name, s in state.model.head_scores(H).items()}
     return out
