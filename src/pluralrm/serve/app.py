@@ -66,7 +66,7 @@ def create_app(
         Whether the general reward needs a token; default: only when ``config.host`` is not loopback.
     admin_token : str, optional
         Registered as the admin token (``pluralrm serve`` reads or makes one, see
-        :func:`pluralrm.serve.auth.admin_token`).
+        :func:`pluralrm.web.tokens.admin_token`).
     device : str
         Where the backbone runs (``auto``, ``cpu``, ``cuda``).
     featurizer : Featurizer, optional
