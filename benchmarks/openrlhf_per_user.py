@@ -75,7 +75,7 @@ def main() -> None:
 
     from pluralrm.data import load_pairs
     from pluralrm.serve import create_app
-    from pluralrm.serve.auth import TokenStore
+    from pluralrm.web.tokens import TokenStore
 
     agent = openrlhf_agent(args.openrlhf)
     root = Path(tempfile.mkdtemp(prefix="openrlhf-per-user-"))

@@ -23,7 +23,7 @@ LAYERS = {
     "backbone": 2,
     "rewards": 3,
     "adapt": 4,
-    **dict.fromkeys(("evaluate", "select"), 5),
+    **dict.fromkeys(("evaluate", "select", "web"), 5),  # web: tokens, sessions, limits of both apps
     **dict.fromkeys(("generate", "collect", "label", "training", "scale"), 6),
     **dict.fromkeys(("pool", "serve"), 7),  # pool: featurize sources and fit a pool with the choices
     **dict.fromkeys(("cli", "demo"), 8),

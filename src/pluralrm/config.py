@@ -326,7 +326,20 @@ class LabelConfig:
         900.0, "How long a pair shown to a labeller stays reserved for them before others may take its place."
     )
     max_body_bytes: int = _setting(64 * 1024, "Largest request body accepted (larger: HTTP 413).")
-    session_hours: float = _setting(12.0, "How long a browser sign-in lasts.")
+    session_hours: float = _setting(12.0, "How long a browser sign-in lasts (an expired session is refused).")
+    signin_attempts: int = _setting(
+        10, "Sign-in attempts allowed per labeller, and failed ones per client address, in --signin-window."
+    )
+    signin_window_seconds: float = _setting(900.0, "The window of --signin-attempts (past it: HTTP 429).")
+    assign: str = _setting(
+        "auto",
+        "Who gets which pair: 'personal' (the active rule on the labeller's own profile; needs a reward "
+        "model, i.e. pluralrm serve --label), 'shared' (--labels-per-pair labellers per pair, AI-uncertain "
+        "first), 'auto' (personal under pluralrm serve, shared under pluralrm label serve).",
+    )
+    strategy: str | None = _setting(
+        None, "Personal assignment: the active-selection rule (default: pluralrm.adapt.active's; 'random')."
+    )
     tags: tuple[str, ...] = _setting(
         ("helpful", "correct", "clear", "safe", "concise"), "Reason tags a labeller may tick."
     )

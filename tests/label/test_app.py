@@ -239,11 +239,13 @@ def test_static_script_is_served(client):
 def test_routes_mount_under_a_prefix(project):
     from fastapi import FastAPI
 
-    from pluralrm.label.app import label_router
+    from pluralrm.label.app import mount_labelling
+    from pluralrm.web.auth import install_tokens
 
     store, tokens = project
     app = FastAPI()
-    app.include_router(label_router(store, prefix="/label"))
+    install_tokens(app, store.tokens)
+    mount_labelling(app, store, prefix="/label")
     client = TestClient(app)
     signed = client.post("/label/signin", data={"token": tokens["ann"]}, follow_redirects=False)
     assert signed.headers["location"] == "/label/" and "Path=/label" in signed.headers["set-cookie"]

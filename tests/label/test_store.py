@@ -53,7 +53,7 @@ def test_store_is_wal_and_tokens_are_stored_hashed(store):
     token = store.add_labeller("alice")
     with store._connect() as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        hashes = [row[0] for row in connection.execute("SELECT token_hash FROM labellers")]
+        hashes = [row[0] for row in connection.execute("SELECT token_hash FROM tokens")]
     assert token not in hashes and len(hashes[0]) == 64
     assert store.labeller_for_token(token).name == "alice"
     assert store.labeller_for_token(token + "x") is None

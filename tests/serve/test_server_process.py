@@ -19,8 +19,8 @@ from tests.servers import free_port
 
 
 class Server:
-    def __init__(self, model_dir: Path, store: Path, log: Path) -> None:
-        self.model_dir, self.store, self.log = model_dir, store, log
+    def __init__(self, model_dir: Path, store: Path, log: Path, extra: tuple[str, ...] = ()) -> None:
+        self.model_dir, self.store, self.log, self.extra = model_dir, store, log, extra
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
@@ -36,7 +36,7 @@ class Server:
             "--profiles",
             str(self.store),
         ]
-        command += ["--port", str(self.port), "--device", "cpu"]
+        command += ["--port", str(self.port), "--device", "cpu", *self.extra]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -70,8 +70,10 @@ class Server:
 def server(served_model_dir, tmp_path):
     servers: list[Server] = []
 
-    def make() -> Server:
-        server = Server(served_model_dir, tmp_path / "profiles.sqlite", tmp_path / "server.log").start()
+    def make(*extra: str) -> Server:
+        server = Server(
+            served_model_dir, tmp_path / "profiles.sqlite", tmp_path / "server.log", extra
+        ).start()
         servers.append(server)
         return server
 
@@ -162,3 +164,25 @@ def test_sigkill_during_profile_writes_keeps_every_acknowledged_update(server):
         assert len(stored_ids) - len(acked[user]) <= 1  # at most the one committed as the server died
         profile = httpx.get(f"{restarted.url}/v1/users/{user}", headers=admin()).json()
         assert profile["n_pairs"] == len(stored)  # the profile and its pairs were written together
+
+
+def test_serve_with_a_labelling_project_asks_and_learns_in_one_process(server, tmp_path):
+    from typer.testing import CliRunner
+
+    from pluralrm.cli import app
+    from pluralrm.label.store import LabelStore, PairToLabel
+
+    project = tmp_path / "project"
+    LabelStore.of_project(project).import_pairs(
+        [PairToLabel(f"p{i}", f"Question {i}?", f"A careful answer {i}.", f"Meh {i}.") for i in range(6)]
+    )
+    issued = CliRunner().invoke(app, ["users", "token", "ann", "--store", str(tmp_path / "profiles.sqlite")])
+    assert issued.exit_code == 0, issued.output
+    token = issued.stdout.strip().splitlines()[-1]
+    live = server("--label", str(project), "--strategy", "uncertainty")
+    assert httpx.get(f"{live.url}/label/signin").status_code == 200
+    shown = httpx.get(f"{live.url}/label/api/next", headers=bearer(token)).json()
+    label = {"pair_id": shown["pair_id"], "choice": "1"}
+    assert httpx.post(f"{live.url}/label/api/labels", json=label, headers=bearer(token)).status_code == 200
+    profile = httpx.get(f"{live.url}/v1/users/ann", headers=bearer(token)).json()
+    assert profile["n_pairs"] == 1

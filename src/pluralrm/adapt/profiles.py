@@ -117,15 +117,17 @@ class ProfileStore(SQLiteFile):
                 "rejected TEXT NOT NULL, diff BLOB NOT NULL, created_at REAL NOT NULL)"
             )
             connection.execute("CREATE INDEX IF NOT EXISTS comparisons_by_user ON comparisons (user, id)")
-            # Schema migration: stores written before profiles had a full-feature part lack the column;
-            # their rows read back with ``full=None`` (weights over heads only), exactly as before.
-            columns = {row[1] for row in connection.execute("PRAGMA table_info(profiles)")}
-            if "full" not in columns:
-                try:
-                    connection.execute("ALTER TABLE profiles ADD COLUMN full TEXT")
-                except sqlite3.OperationalError as error:  # another process migrated it first
-                    if "duplicate column" not in str(error):
-                        raise
+            # Schema migrations: stores written before profiles had a full-feature part lack the column
+            # (their rows read back with ``full=None``, weights over heads only, exactly as before); stores
+            # written before labels were bridged lack ``source`` (their comparisons have none).
+            _add_column(connection, "profiles", "full TEXT")
+            _add_column(connection, "comparisons", "source TEXT")
+            # A comparison that stands for an answer kept elsewhere (a label on the labelling page) is
+            # keyed by its source, so that answer has at most one comparison per user.
+            connection.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS comparisons_by_source ON comparisons (user, source) "
+                "WHERE source IS NOT NULL"
+            )
 
     def put(self, profile: UserProfile) -> UserProfile:
         """Insert or replace ``profile`` (keeping the original ``created_at``)."""
@@ -177,6 +179,69 @@ class ProfileStore(SQLiteFile):
                 raise ValueError(f"refit returned a profile for {profile.user!r}, not {user!r}")
             _write_profile(connection, profile)
         return ids, self.get(user)
+
+    def set_comparison(
+        self,
+        user: str,
+        source: str,
+        comparison: Comparison | None,
+        diff: np.ndarray | None,
+        *,
+        features: str,
+        refit: Callable[[np.ndarray], UserProfile],
+    ) -> UserProfile | None:
+        """Make the user's comparison from ``source`` be ``comparison`` (``None``: none, e.g. a tie) and
+        refit their profile, in one transaction.
+
+        Idempotent: setting what is already there changes nothing but the profile's refit, so a label's
+        bridge may be replayed (:meth:`pluralrm.serve.loop.LabelLoop.sync`). Returns the stored profile, or
+        ``None`` when the user has no comparisons left (their profile is then removed: a reward learned
+        from nothing would only be the prior under their name).
+        """
+        if not user or not source:
+            raise ValueError("a user name and a source must not be empty")
+        if (comparison is None) != (diff is None):
+            raise ValueError("give a comparison with its feature difference, or neither")
+        now = time.time()
+        with self._transaction() as connection:
+            connection.execute("DELETE FROM comparisons WHERE user = ? AND source = ?", (user, source))
+            if comparison is not None and diff is not None:
+                row = np.ascontiguousarray(diff, dtype=np.float32).reshape(-1)
+                connection.execute(
+                    "INSERT INTO comparisons (user, features, prompt, chosen, rejected, diff, created_at, "
+                    "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        user,
+                        features,
+                        json.dumps(comparison.prompt),
+                        comparison.chosen,
+                        comparison.rejected,
+                        row.tobytes(),
+                        now,
+                        source,
+                    ),
+                )
+            n_features = (
+                len(diff.reshape(-1)) if diff is not None else _stored_width(connection, user, features)
+            )
+            D = _diff_matrix(connection, user, features, n_features) if n_features else np.zeros((0, 0))
+            if not len(D):
+                connection.execute("DELETE FROM profiles WHERE user = ?", (user,))
+                return None
+            profile = refit(D)
+            if profile.user != user:
+                raise ValueError(f"refit returned a profile for {profile.user!r}, not {user!r}")
+            _write_profile(connection, profile)
+        return self.get(user)
+
+    def sourced(self, prefix: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """``(user, source) → (chosen, rejected)`` of every comparison whose source starts with ``prefix``."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT user, source, chosen, rejected FROM comparisons WHERE substr(source, 1, ?) = ?",
+                (len(prefix), prefix),
+            ).fetchall()
+        return {(u, src): (c, r) for u, src, c, r in rows}
 
     def comparisons(self, user: str) -> list[StoredComparison]:
         """The user's labelled pairs, oldest first."""
@@ -240,6 +305,24 @@ def _write_profile(connection: sqlite3.Connection, profile: UserProfile) -> None
             full,
         ),
     )
+
+
+def _add_column(connection: sqlite3.Connection, table: str, column: str) -> None:
+    if column.split()[0] in {row[1] for row in connection.execute(f"PRAGMA table_info({table})")}:
+        return
+    try:
+        connection.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+    except sqlite3.OperationalError as error:  # another process migrated it first
+        if "duplicate column" not in str(error):
+            raise
+
+
+def _stored_width(connection: sqlite3.Connection, user: str, features: str) -> int:
+    """The feature count of the user's stored comparisons in namespace ``features`` (0: none stored)."""
+    row = connection.execute(
+        "SELECT length(diff) FROM comparisons WHERE user = ? AND features = ? LIMIT 1", (user, features)
+    ).fetchone()
+    return 0 if row is None else row[0] // 4  # float32
 
 
 def _diff_matrix(connection: sqlite3.Connection, user: str, features: str, n_features: int) -> np.ndarray:

@@ -58,6 +58,23 @@ def users_list(project_dir: ProjectArgument) -> None:
         print(labeller.name + ("\tadmin" if labeller.is_admin else ""))
 
 
+@users_app.command("revoke")
+def users_revoke(
+    project_dir: ProjectArgument,
+    name: Annotated[str, typer.Argument(help="The labeller's name.")],
+) -> None:
+    """Revoke a labeller's tokens: their requests get 401 and their browser sessions end at once (their
+    labels stay).
+
+    Example: pluralrm label users revoke labelling/ alice
+    """
+    store = _store(project_dir)
+    revoked = store.tokens.revoke_user(name)
+    if not revoked:
+        raise fail(f"labeller {name!r} has no live token in {store.path}")
+    console.print(f"[green]revoked[/] {revoked} token(s) of {name!r}")
+
+
 @label_app.command("import")
 def import_pairs(
     project_dir: ProjectArgument,
@@ -100,12 +117,14 @@ def serve(
     import uvicorn
 
     from pluralrm.label.app import create_label_app
-    from pluralrm.serve.auth import is_loopback
+    from pluralrm.web.tokens import is_loopback
 
     setup_logging(verbose)
-    if config.labels_per_pair < 1 or (config.budget is not None and config.budget < 0):
-        raise fail("--labels-per-pair must be at least 1 and --budget not negative")
     store = _store(project_dir)
+    try:
+        application = create_label_app(store, config)
+    except ValueError as error:
+        raise fail(str(error)) from None
     if not is_loopback(config.host):
         console.print(
             f"[yellow]listening on {config.host}[/]: tokens and cookies cross the network; "
@@ -120,7 +139,7 @@ def serve(
         soft_wrap=True,
     )
     uvicorn.run(
-        create_label_app(store, config),
+        application,
         host=config.host,
         port=config.port,
         log_level="info" if verbose else "warning",

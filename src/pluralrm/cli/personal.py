@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -260,7 +261,10 @@ def _print_kshot(summary: list[dict], ks: tuple[int, ...]) -> None:
     console.print(table)
 
 
-users_app = typer.Typer(help="List, show and delete stored user profiles.", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Stored user profiles (list, show, delete) and the reward server's user tokens (token, revoke).",
+    no_args_is_help=True,
+)
 app.add_typer(users_app, name="users")
 
 
@@ -417,3 +421,38 @@ def users_delete(
     except ProfileNotFoundError as error:
         raise fail(str(error)) from None
     console.print(f"deleted profile {user!r}")
+
+
+@users_app.command("token")
+def users_token(user: Annotated[str, typer.Argument(help="User name.")], store: StoreOption = None) -> None:
+    """Issue a token for a user of the reward server and print it — once; only its hash is stored. The
+    token scores as that user, labels their pairs and signs in on `pluralrm serve --label`'s page.
+
+    Example: pluralrm users token alice
+    """
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.serve.schemas import USER_NAME
+    from pluralrm.web.tokens import TokenStore
+
+    if not re.match(USER_NAME, user):
+        raise fail(f"user name {user!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
+    token = TokenStore(ProfileStore(store).path).issue(user=user)
+    console.print(f"[green]issued[/] a token for {user!r} (shown once):")
+    print(token)
+
+
+@users_app.command("revoke")
+def users_revoke(user: Annotated[str, typer.Argument(help="User name.")], store: StoreOption = None) -> None:
+    """Revoke every token of a user of the reward server: requests with them get 401, and their browser
+    sessions end at once (the profile stays; `users delete` removes it).
+
+    Example: pluralrm users revoke alice
+    """
+    from pluralrm.adapt import ProfileStore
+    from pluralrm.web.tokens import TokenStore
+
+    tokens = TokenStore(ProfileStore(store).path)
+    revoked = tokens.revoke_user(user)
+    if not revoked:
+        raise fail(f"user {user!r} has no live token in {tokens.path}")
+    console.print(f"[green]revoked[/] {revoked} token(s) of {user!r}")

@@ -2,7 +2,8 @@
 
 The fourth collection stage (:mod:`pluralrm.collect`) ends here: pairs are imported into a
 :class:`LabelStore`, people label them on the page of :func:`create_label_app` (or, mounted on the reward
-server, :func:`label_router`), and :func:`write_export` writes the decisive majority labels as TRL pairs.
+server, :func:`~pluralrm.label.app.mount_labelling`), and :func:`write_export` writes the decisive
+majority labels as TRL pairs.
 Importing this package is cheap: FastAPI and Jinja2 load with :mod:`pluralrm.label.app` only.
 """
 

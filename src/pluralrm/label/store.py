@@ -10,13 +10,15 @@ screen), reserves the pair while it is on screen, and holds the labeller's answe
 therefore an update of that row: re-posting changes it and can never count twice, a labeller can only
 label a pair that was shown to *them*, and every read of labels is filtered by labeller.
 
-Tokens are 256-bit random strings shown once; only their SHA-256 is kept (a slow password hash buys nothing
-at that entropy). Browser sessions are random ids, stored hashed too, each with its own CSRF token.
+Who a labeller is comes from the one token store of pluralrm's web apps (:class:`pluralrm.web.TokenStore`):
+a project served alone keeps it in its own file (``label users add`` issues tokens there); mounted on the
+reward server (``pluralrm serve --label``), the server's store is used and a labeller is the server's user
+of that name. The ``labellers`` table only names who labelled (the rows ``shown`` refers to); it is filled
+on a labeller's first request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -31,6 +33,7 @@ from typing import Any
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.label.assign import PairState, budget_left, next_pair, remaining_for
 from pluralrm.sqlite_file import SQLiteFile
+from pluralrm.web.tokens import ADMIN, USER, Principal, RevokedTokenError, TokenStore
 
 CHOICES = ("1", "2", "tie", "skip")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -39,13 +42,12 @@ _SCHEMA = (
     "response_a TEXT NOT NULL, response_b TEXT NOT NULL, ai_label TEXT, ai_margin REAL, provenance TEXT NOT "
     "NULL)",
     "CREATE TABLE IF NOT EXISTS labellers (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, "
-    "token_hash TEXT UNIQUE NOT NULL, is_admin INTEGER NOT NULL, created_at REAL NOT NULL)",
+    "is_admin INTEGER NOT NULL, created_at REAL NOT NULL)",
     "CREATE TABLE IF NOT EXISTS shown (labeller_id INTEGER NOT NULL, pair_id TEXT NOT NULL, swapped INTEGER "
     "NOT NULL, shown_at REAL NOT NULL, choice TEXT, tags TEXT, seconds REAL, labelled_at REAL, revisions "
     "INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (labeller_id, pair_id))",
     "CREATE INDEX IF NOT EXISTS shown_by_pair ON shown (pair_id)",
-    "CREATE TABLE IF NOT EXISTS sessions (session_hash TEXT PRIMARY KEY, labeller_id INTEGER NOT NULL, "
-    "csrf TEXT NOT NULL, expires_at REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS project (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 )
 
 
@@ -105,8 +107,25 @@ class Progress:
     total: int
 
 
-def hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+def _migrate_labellers(connection: sqlite3.Connection) -> None:
+    """Projects written before the shared token store kept token hashes in ``labellers`` and their own
+    ``sessions``: the hashes move to ``tokens`` (every token keeps working), the table is rebuilt without
+    them, and the old sessions are dropped (a browser signs in once more)."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(labellers)")}
+    if "token_hash" not in columns:
+        return
+    connection.execute(
+        "INSERT OR IGNORE INTO tokens (token_hash, role, user, created_at) SELECT token_hash, "
+        "CASE WHEN is_admin THEN 'admin' ELSE 'user' END, name, created_at FROM labellers"
+    )
+    connection.execute(
+        "CREATE TABLE labellers_new (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, "
+        "is_admin INTEGER NOT NULL, created_at REAL NOT NULL)"
+    )
+    connection.execute("INSERT INTO labellers_new SELECT id, name, is_admin, created_at FROM labellers")
+    connection.execute("DROP TABLE labellers")
+    connection.execute("ALTER TABLE labellers_new RENAME TO labellers")
+    connection.execute("DROP TABLE IF EXISTS sessions")
 
 
 def _screen_to_pair(choice: str, swapped: bool) -> str:
@@ -126,15 +145,22 @@ def _pair_to_screen(choice: str | None, swapped: bool) -> str | None:
 
 
 class LabelStore(SQLiteFile):
-    """Pairs, labellers, what each was shown and answered, and browser sessions, in one SQLite file."""
+    """Pairs, labellers, what each was shown and answered, and (:attr:`tokens`) the project's own tokens and
+    sessions when it is served alone, in one SQLite file."""
 
     FILENAME = "labels.sqlite"
 
     def __init__(self, path: str | Path, *, timeout: float = 30.0) -> None:
         super().__init__(path, timeout=timeout)
-        with self._connect() as connection:
+        self.tokens = TokenStore(self.path, timeout=timeout)
+        with self._transaction() as connection:
+            _migrate_labellers(connection)
             for statement in _SCHEMA:
                 connection.execute(statement)
+            connection.execute("INSERT OR IGNORE INTO project VALUES ('id', ?)", (secrets.token_hex(8),))
+            self.project_id: str = connection.execute(
+                "SELECT value FROM project WHERE key = 'id'"
+            ).fetchone()[0]
 
     @classmethod
     def of_project(cls, project_dir: str | Path) -> LabelStore:
@@ -180,12 +206,17 @@ class LabelStore(SQLiteFile):
                 added += 1
         return added, len(pairs) - added
 
+    def pair(self, pair_id: str) -> PairToLabel | None:
+        with self._connect() as connection:
+            r = connection.execute("SELECT * FROM pairs WHERE pair_id = ?", (pair_id,)).fetchone()
+        return None if r is None else PairToLabel(r[0], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]))
+
     def pairs(self) -> list[PairToLabel]:
         with self._connect() as connection:
             rows = connection.execute("SELECT * FROM pairs ORDER BY seq").fetchall()
         return [PairToLabel(r[0], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
 
-    # --- labellers, tokens and sessions --------------------------------------------------------------
+    # --- labellers ------------------------------------------------------------------------------
 
     def add_labeller(self, name: str, *, admin: bool = False) -> str:
         """Create a labeller (or an admin) and return their token — the only time it is ever shown."""
@@ -193,54 +224,48 @@ class LabelStore(SQLiteFile):
             raise ValueError(
                 f"labeller name {name!r}: use 1-64 letters, digits, '_', '.' or '-' (it names export files)"
             )
-        token = secrets.token_urlsafe(32)
-        try:
-            with self._connect() as connection:
-                connection.execute(
-                    "INSERT INTO labellers (name, token_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
-                    (name, hash_secret(token), int(admin), time.time()),
-                )
-        except sqlite3.IntegrityError:
-            raise ValueError(f"a labeller named {name!r} already exists in {self.path}") from None
-        return token
+        if name in {labeller.name for labeller in self.labellers()} or self.tokens.has_user(name):
+            raise ValueError(f"a labeller named {name!r} already exists in {self.path}")
+        self.labeller(Principal(ADMIN if admin else USER, name))
+        return self.tokens.issue(role=ADMIN if admin else USER, user=name)
+
+    def labeller(self, principal: Principal) -> Labeller:
+        """The labeller a principal labels as (created on their first request)."""
+        with self._connect() as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO labellers (name, is_admin, created_at) VALUES (?, ?, ?)",
+                (principal.name, int(principal.is_admin), time.time()),
+            )
+            row = connection.execute(
+                "SELECT id, name FROM labellers WHERE name = ?", (principal.name,)
+            ).fetchone()
+        return Labeller(row[0], row[1], principal.is_admin)
 
     def labeller_for_token(self, token: str) -> Labeller | None:
-        with self._connect() as connection:
-            row = connection.execute(
-                "SELECT id, name, is_admin FROM labellers WHERE token_hash = ?", (hash_secret(token),)
-            ).fetchone()
-        return None if row is None else Labeller(row[0], row[1], bool(row[2]))
+        """The labeller of a live token of this project's own token store (``None``: unknown or revoked)."""
+        try:
+            principal = self.tokens.lookup(token)
+        except RevokedTokenError:
+            return None
+        return None if principal is None else self.labeller(principal)
 
     def labellers(self) -> list[Labeller]:
         with self._connect() as connection:
             rows = connection.execute("SELECT id, name, is_admin FROM labellers ORDER BY name").fetchall()
         return [Labeller(r[0], r[1], bool(r[2])) for r in rows]
 
-    def open_session(self, labeller: Labeller, *, hours: float) -> tuple[str, str]:
-        """A new browser session: (session id for the cookie, CSRF token for the pages)."""
-        session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-        now = time.time()
-        with self._connect() as connection:
-            connection.execute("DELETE FROM sessions WHERE expires_at < ?", (now,))
-            connection.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-                (hash_secret(session), labeller.id, csrf, now + hours * 3600.0),
-            )
-        return session, csrf
-
-    def session(self, session: str) -> tuple[Labeller, str] | None:
-        """The labeller and CSRF token of a live session, or ``None``."""
-        with self._connect() as connection:
-            row = connection.execute(
-                "SELECT l.id, l.name, l.is_admin, s.csrf FROM sessions s JOIN labellers l ON l.id = "
-                "s.labeller_id WHERE s.session_hash = ? AND s.expires_at >= ?",
-                (hash_secret(session), time.time()),
-            ).fetchone()
-        return None if row is None else (Labeller(row[0], row[1], bool(row[2])), row[3])
-
-    def close_session(self, session: str) -> None:
-        with self._connect() as connection:
-            connection.execute("DELETE FROM sessions WHERE session_hash = ?", (hash_secret(session),))
+    def forget(self, name: str) -> int:
+        """Remove a labeller and everything they were shown and answered; returns how many labels went."""
+        with self._transaction() as connection:
+            row = connection.execute("SELECT id FROM labellers WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return 0
+            gone = connection.execute(
+                "DELETE FROM shown WHERE labeller_id = ? AND choice IS NOT NULL", (row[0],)
+            ).rowcount
+            connection.execute("DELETE FROM shown WHERE labeller_id = ?", (row[0],))
+            connection.execute("DELETE FROM labellers WHERE id = ?", (row[0],))
+        return gone
 
     # --- showing pairs and labelling them ------------------------------------------------------------
 
@@ -293,6 +318,52 @@ class LabelStore(SQLiteFile):
             ).fetchone()[0]
         shown = None if chosen is None else self.shown(labeller, chosen)
         return shown, Progress(done=done, total=done + rest + (shown is not None))
+
+    # --- personal assignment: which pair is the caller's business (the active rule on their profile) ---
+
+    def pending(self, labeller: Labeller) -> list[str]:
+        """Pairs on this labeller's screen, shown and not answered yet, oldest first."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT pair_id FROM shown WHERE labeller_id = ? AND choice IS NULL "
+                "ORDER BY shown_at, pair_id",
+                (labeller.id,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def unseen(self, labeller: Labeller) -> list[PairToLabel]:
+        """Pairs never shown to this labeller, in import order (the candidates of a personal pick)."""
+        with self._connect() as connection:
+            rows = connection.execute(
+                "SELECT * FROM pairs p WHERE NOT EXISTS (SELECT 1 FROM shown s WHERE s.pair_id = p.pair_id "
+                "AND s.labeller_id = ?) ORDER BY seq",
+                (labeller.id,),
+            ).fetchall()
+        return [PairToLabel(r[0], r[2], r[3], r[4], r[5], r[6], json.loads(r[7])) for r in rows]
+
+    def show(self, labeller: Labeller, pair_id: str) -> Shown:
+        """Put a pair on this labeller's screen (a new row gets a random response order; a shown one keeps
+        its order and answer) and return it as they see it."""
+        with self._connect() as connection:
+            if connection.execute("SELECT 1 FROM pairs WHERE pair_id = ?", (pair_id,)).fetchone() is None:
+                raise LabelError(f"no pair {pair_id!r} in the project")
+            connection.execute(
+                "INSERT INTO shown (labeller_id, pair_id, swapped, shown_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (labeller_id, pair_id) DO UPDATE SET shown_at = excluded.shown_at",
+                (labeller.id, pair_id, secrets.randbelow(2), time.time()),
+            )
+        shown = self.shown(labeller, pair_id)
+        assert shown is not None  # inserted above
+        return shown
+
+    def personal_progress(self, labeller: Labeller) -> Progress:
+        """Answered pairs, out of every pair of the project (each labeller may answer all of them)."""
+        with self._connect() as connection:
+            done = connection.execute(
+                "SELECT COUNT(*) FROM shown WHERE labeller_id = ? AND choice IS NOT NULL", (labeller.id,)
+            ).fetchone()[0]
+            total = connection.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+        return Progress(done=done, total=total)
 
     @staticmethod
     def _states(

@@ -13,8 +13,9 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from fastapi import Depends, FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -24,17 +25,21 @@ import pluralrm
 import pluralrm.serve.scoring as scoring
 import pluralrm.serve.users as users
 from pluralrm.adapt.profiles import ProfileMismatchError, ProfileStore
-from pluralrm.config import FEATURIZE, SERVE, ServeConfig
+from pluralrm.config import FEATURIZE, LABEL, SERVE, LabelConfig, ServeConfig
 from pluralrm.rewards.reward_model import IncompatibleBackboneError, RewardModel
-from pluralrm.serve.auth import ADMIN, TokenStore, is_loopback
 from pluralrm.serve.batching import FeatureService, MemoryFeatureCache, MicroBatcher
 from pluralrm.serve.metrics import ServerMetrics
-from pluralrm.serve.state import ServerState, refuse_unknown_query_parameters
+from pluralrm.serve.state import ServerState, namespace_key, refuse_unknown_query_parameters
+from pluralrm.web.auth import install_tokens
+from pluralrm.web.limits import BodyLimit
+from pluralrm.web.tokens import ADMIN, TokenStore, is_loopback
 
 if TYPE_CHECKING:
     from pluralrm.backbone.featurizer import Featurizer
+    from pluralrm.label.store import LabelStore
 
 logger = logging.getLogger(__name__)
+LABEL_PREFIX = "/label"  # where `pluralrm serve --label PROJECT` mounts the labelling page
 
 
 def create_app(
@@ -46,6 +51,8 @@ def create_app(
     admin_token: str | None = None,
     device: str = FEATURIZE.device,
     featurizer: Featurizer | None = None,
+    label: LabelStore | None = None,
+    label_config: LabelConfig = LABEL,
 ) -> FastAPI:
     """A reward server for ``model`` (a :class:`RewardModel` or its directory).
 
@@ -59,16 +66,23 @@ def create_app(
         Whether the general reward needs a token; default: only when ``config.host`` is not loopback.
     admin_token : str, optional
         Registered as the admin token (``pluralrm serve`` reads or makes one, see
-        :func:`pluralrm.serve.auth.admin_token`).
+        :func:`pluralrm.web.tokens.admin_token`).
     device : str
         Where the backbone runs (``auto``, ``cpu``, ``cuda``).
     featurizer : Featurizer, optional
         Use this instead of loading the model's backbone (tests, or a backbone already in memory).
+    label : LabelStore, optional
+        A labelling project to mount under ``/label`` (``pluralrm serve --label PROJECT``): people sign in
+        there with this server's tokens, and each label they give updates their profile, so the served
+        reward of that user follows their clicks (:mod:`pluralrm.serve.loop`).
+    label_config : LabelConfig
+        How the mounted labelling page assigns pairs (``assign``: ``personal`` — the active rule on the
+        labeller's own profile — or ``shared``), keeps sessions and limits sign-ins.
     """
     if not isinstance(model, RewardModel):
         model = RewardModel.from_pretrained(model)
     profiles = store if isinstance(store, ProfileStore) else ProfileStore(store)
-    tokens = TokenStore(profiles.path)
+    tokens = TokenStore(profiles.path)  # the one token store of the process, labelling routes included
     if admin_token is not None:
         tokens.register(admin_token, role=ADMIN)
     if require_token is None:
@@ -101,6 +115,10 @@ def create_app(
             n_features=model.n_features,
             on_lookup=metrics.observe_lookup,
         )
+        if state.loop is not None:  # labels given while no server applied them (a crash, `label serve`)
+            applied = await state.loop.sync()
+            if applied:
+                logger.info("applied %d labels of %s to their labellers' profiles", applied, label)
         logger.info(
             "serving %s (%d heads) on %s; general reward %s a token",
             model.backbone_name,
@@ -121,6 +139,7 @@ def create_app(
         dependencies=[Depends(refuse_unknown_query_parameters)],
     )
     app.state.pluralrm = state
+    install_tokens(app, tokens)
     app.include_router(scoring.router)
     app.include_router(users.router)
 
@@ -138,7 +157,29 @@ def create_app(
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
     _add_error_handlers(app)
-    app.add_middleware(_Guard, max_body_bytes=config.max_body_bytes, metrics=metrics)
+    limits = {}
+    if label is not None:
+        from pluralrm.label.app import mount_labelling
+        from pluralrm.serve.loop import LabelLoop
+
+        async def featurize_conversations(conversations: list[tuple[Any, str]]) -> np.ndarray:
+            assert state.service is not None and state.featurizer is not None  # set at startup
+            fmt = state.featurizer.format
+            return await state.service.features([fmt(prompt, response) for prompt, response in conversations])
+
+        state.loop = LabelLoop(
+            model,
+            profiles,
+            label,
+            featurize_conversations,
+            features=namespace_key(model.namespace),
+            strategy=label_config.strategy,
+        )
+        mount_labelling(app, label, label_config, prefix=LABEL_PREFIX, loop=state.loop)
+        limits[LABEL_PREFIX] = label_config.max_body_bytes
+    # Outermost first: the body limit runs before any route (its 413s are counted by the metrics too).
+    app.add_middleware(BodyLimit, max_body_bytes=config.max_body_bytes, limits=limits)
+    app.add_middleware(_Metrics, metrics=metrics)
     return app
 
 
@@ -163,13 +204,11 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
 
 
-class _Guard:
-    """ASGI middleware: refuse bodies over the limit (413) before any route reads them, and record each
-    request's route, status and latency."""
+class _Metrics:
+    """ASGI middleware recording each request's route, status and latency."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: ServerMetrics) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: ServerMetrics) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -178,7 +217,6 @@ class _Guard:
             return
         start = time.perf_counter()
         status_code = 500
-        too_large = _too_large_response(self.max_body_bytes)
 
         async def send_and_record(message: Message) -> None:
             nonlocal status_code
@@ -186,55 +224,9 @@ class _Guard:
                 status_code = message["status"]
             await send(message)
 
-        declared = dict(scope.get("headers") or []).get(b"content-length")
         try:
-            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-                await too_large(scope, receive, send_and_record)
-            else:
-                body, over = await _read_body(receive, self.max_body_bytes)
-                if over:
-                    await too_large(scope, receive, send_and_record)
-                else:
-                    await self.app(scope, _replay(body, receive), send_and_record)
+            await self.app(scope, receive, send_and_record)
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "unmatched"
             self.metrics.observe_request(path, status_code, time.perf_counter() - start)
-
-
-def _too_large_response(limit: int) -> JSONResponse:
-    """The 413 answer (a response is itself an ASGI app: called with the request's scope and channels)."""
-    return JSONResponse(
-        {"detail": f"request body over the server's limit of {limit:,} bytes"},
-        status_code=status.HTTP_413_CONTENT_TOO_LARGE,
-    )
-
-
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole request body, or (b"", True) as soon as it passes ``limit`` bytes."""
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks), False
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay

@@ -59,6 +59,9 @@ class ScoreRequest(BaseModel):
 class ScoreResponse(BaseModel):
     reward: str = Field(description="Which reward scored: 'general', 'pcJ' or 'user:NAME'.")
     rewards: list[float] | None = None
+    best: int | None = Field(
+        default=None, description="Best-of-N: the index of the highest reward in 'responses' (first on ties)."
+    )
     chosen_rewards: list[float] | None = None
     rejected_rewards: list[float] | None = None
     margins: list[float] | None = Field(default=None, description="chosen − rejected, per pair.")

@@ -14,7 +14,6 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Path, status
 
 from pluralrm.adapt.profiles import ProfileMismatchError
-from pluralrm.serve.auth import Principal
 from pluralrm.serve.openrlhf import openrlhf_texts
 from pluralrm.serve.schemas import (
     USER_NAME,
@@ -25,6 +24,7 @@ from pluralrm.serve.schemas import (
     plain_prompt,
 )
 from pluralrm.serve.state import Caller, OpenRLHFCaller, ServerState, State, require_scoring
+from pluralrm.web.tokens import Principal
 
 router = APIRouter()
 
@@ -77,6 +77,7 @@ async def score(
         out.margins = (rewards[:n] - rewards[n:]).tolist()
     else:
         out.rewards = rewards.tolist()
+        out.best = int(np.argmax(rewards)) if len(rewards) else None
     if body.return_heads:
         out.head_scores = {name: s.tolist() for name, s in state.model.head_scores(H).items()}
     return out

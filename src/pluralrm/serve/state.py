@@ -15,12 +15,14 @@ from fastapi import Depends, HTTPException, Request, status
 from pluralrm.adapt.profiles import ProfileNotFoundError, ProfileStore, UserProfile
 from pluralrm.config import ServeConfig
 from pluralrm.rewards.reward_model import RewardModel, comparable_namespace
-from pluralrm.serve.auth import Principal, TokenStore
 from pluralrm.serve.batching import FeatureService
 from pluralrm.serve.metrics import ServerMetrics
+from pluralrm.web.auth import Bearer, Tokens, bearer_principal, principal_of_token, unauthorized
+from pluralrm.web.tokens import Principal, TokenStore
 
 if TYPE_CHECKING:
     from pluralrm.backbone.featurizer import Featurizer
+    from pluralrm.serve.loop import LabelLoop
 
 
 def namespace_key(namespace: dict) -> str:
@@ -39,6 +41,7 @@ class ServerState:
     metrics: ServerMetrics
     featurizer: Featurizer | None = None  # set at startup, when the backbone is loaded
     service: FeatureService | None = None
+    loop: LabelLoop | None = None  # a mounted labelling project's bridge to the profiles
 
     def check_texts(self, field: str, texts: Sequence[str]) -> None:
         """Refuse too many texts or too long ones with a message naming the field and item (HTTP 422)."""
@@ -71,47 +74,36 @@ def get_state(request: Request) -> ServerState:
 State = Annotated[ServerState, Depends(get_state)]
 
 
-def principal(request: Request, state: State) -> Principal | None:
-    """The caller from ``Authorization: Bearer TOKEN``; ``None`` without a header; 401 for a bad token."""
-    header = request.headers.get("authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("the Authorization header must be 'Bearer <token>'")
-    found = state.tokens.lookup(token.strip())
-    if found is None:
-        raise _unauthorized("unknown token")
-    return found
+# The one bearer dependency of every pluralrm app (Bearer scheme only; 401 for any other).
+Caller = Bearer
 
 
-Caller = Annotated[Principal | None, Depends(principal)]
-
-
-def openrlhf_principal(request: Request, state: State) -> Principal | None:
+def openrlhf_principal(request: Request, tokens: Tokens) -> Principal | None:
     """The caller of an OpenRLHF reward route: a bearer token as everywhere, or HTTP Basic ``USER:TOKEN``.
 
-    OpenRLHF's remote-reward client sets no headers (``openrlhf/utils/agent.py``, ``session.post(url,
-    json=data)``), but aiohttp turns credentials in the URL into this header, so ``--reward.remote_url
+    The one exception to "Bearer only", and why: OpenRLHF's remote-reward client sets no headers
+    (``openrlhf/utils/agent.py``, ``session.post(url, json=data)``), so the only credentials it can send are
+    those written in the URL, which aiohttp turns into this Basic header: ``--reward.remote_url
     http://alice:TOKEN@HOST:PORT/v1/users/alice/get_reward`` authenticates as alice. Basic is accepted on
-    these routes only: the other routes keep to bearer tokens. The user name, when given, must be the
-    token's own user (an admin token may name anyone).
+    OpenRLHF's two reward routes only (``/get_reward`` and ``/v1/users/USER/get_reward``); every other
+    route keeps to bearer tokens. The user name, when given, must be the token's own user (an admin token
+    may name anyone); the token is checked by the same store as a bearer token, revocation included.
     """
     header = request.headers.get("authorization")
     scheme, _, encoded = (header or "").partition(" ")
     if scheme.lower() != "basic":
-        return principal(request, state)
+        return bearer_principal(request, tokens)
     try:
         name, sep, token = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise _unauthorized(
+        raise unauthorized(
             "the Authorization header's Basic credentials are not base64 'user:token'"
         ) from None
-    found = state.tokens.lookup(token.strip()) if sep else None
-    if found is None:
-        raise _unauthorized("unknown token")
+    if not sep:
+        raise unauthorized("unknown token")
+    found = principal_of_token(tokens, token.strip())
     if name and not found.is_admin and name != found.user:
-        raise _unauthorized(f"the user name {name!r} in the credentials is not this token's user")
+        raise unauthorized(f"the user name {name!r} in the credentials is not this token's user")
     return found
 
 
@@ -148,7 +140,7 @@ def refuse_unknown_query_parameters(request: Request) -> None:
 
 def require_admin(who: Caller) -> Principal:
     if who is None:
-        raise _unauthorized("this needs the admin token")
+        raise unauthorized("this needs the admin token")
     if not who.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs the admin token")
     return who
@@ -160,7 +152,7 @@ Admin = Annotated[Principal, Depends(require_admin)]
 def require_user(user: str, who: Principal | None) -> Principal:
     """The caller may act for ``user``: that user's token or the admin's (401 without one, 403 for others)."""
     if who is None:
-        raise _unauthorized(f"acting for user {user!r} needs that user's token")
+        raise unauthorized(f"acting for user {user!r} needs that user's token")
     if not who.may_act_for(user):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"this token may not act for user {user!r}")
     return who
@@ -172,8 +164,4 @@ def require_scoring(state: ServerState, who: Principal | None, user: str | None)
     if user is not None:
         require_user(user, who)
     elif state.require_token and who is None:
-        raise _unauthorized("this server requires a token (--require-token)")
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized("this server requires a token (--require-token)")

@@ -12,7 +12,6 @@ from fastapi import APIRouter, HTTPException, Path, Response, status
 
 from pluralrm.adapt.personalize import build_profile
 from pluralrm.adapt.profiles import Comparison, ProfileNotFoundError, UserProfile
-from pluralrm.serve.auth import USER
 from pluralrm.serve.schemas import (
     USER_NAME,
     ComparisonsRequest,
@@ -24,6 +23,7 @@ from pluralrm.serve.schemas import (
     plain_prompt,
 )
 from pluralrm.serve.state import Admin, Caller, State, namespace_key, require_user
+from pluralrm.web.tokens import USER
 
 router = APIRouter(prefix="/v1/users")
 UserName = Annotated[str, Path(pattern=USER_NAME, description="User name.")]
@@ -143,9 +143,12 @@ def delete_user(
     state: State,
     who: Caller,
 ) -> Response:
-    """Forget the user: profile, labelled pairs and tokens."""
+    """Forget the user: profile, labelled pairs, tokens and, on a server with a labelling project, their
+    labels there (else the next start would bring the profile back from them)."""
     require_user(user, who)
     revoked = state.tokens.revoke_user(user)
+    if state.loop is not None:
+        revoked += state.loop.store.forget(user)
     try:
         state.profiles.delete(user)
     except ProfileNotFoundError:
