@@ -130,7 +130,7 @@ def test_sigkill_during_profile_writes_keeps_every_acknowledged_update(server):
     users = [f"k{u}" for u in range(4)]
     acked: dict[str, list[int]] = {u: [] for u in users}
 
-    async def hammer(seconds: float) -> None:
+    async def hammer(writes_each: int, deadline: float) -> None:
         async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
             tokens = await _create_users(client, users)
 
@@ -149,11 +149,15 @@ def test_sigkill_during_profile_writes_keeps_every_acknowledged_update(server):
                     i += 1
 
             tasks = [asyncio.create_task(writer(u)) for u in users]
-            await asyncio.sleep(seconds)
+            # Wait for a count, not a time: a slow shared machine only makes this take longer.
+            give_up = asyncio.get_running_loop().time() + deadline
+            while min(len(ids) for ids in acked.values()) < writes_each:
+                assert asyncio.get_running_loop().time() < give_up, f"writes stalled: {acked}"
+                await asyncio.sleep(0.05)
             live.kill()  # SIGKILL while the writers are mid-request
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
 
-    asyncio.run(hammer(3.0))
+    asyncio.run(hammer(writes_each=3, deadline=120.0))
     assert all(len(ids) >= 3 for ids in acked.values()), acked  # writes were really in flight
 
     restarted = server()
