@@ -210,6 +210,7 @@ def run_kshot(
         seen, models, chosen = fitted[key]
         wanted, adapter = list(methods), None
         if "auto" in wanted:
+            assert chosen is not None  # computed with the fit whenever "auto" is asked for
             adapter = chosen
             wanted = [m for m in wanted if m != "auto"]
             auto_method = kshot_name(adapter)

@@ -144,7 +144,7 @@ def draw_weights(n_users: int, n_signals: int, alpha: float, rng: np.random.Gene
 
 
 def preference_probability(
-    weights: np.ndarray, signal_a: np.ndarray, signal_b: np.ndarray, temperature: float
+    weights: np.ndarray, signal_a: np.ndarray | int, signal_b: np.ndarray | int, temperature: float
 ) -> np.ndarray:
     """P(a ≻ b) = σ((w[a] − w[b]) / temperature) for each row's signals (indices into ``weights``)."""
     if temperature <= 0:
