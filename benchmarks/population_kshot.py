@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dsp_user_files import DOMAIN_SET  # the sibling benchmark (run from the repo root)
 from pluralrm.adapt.choice import run_kshot_choosing
 from pluralrm.adapt.kshot import over_users
 from pluralrm.backbone import FeatureCache
@@ -42,13 +43,6 @@ from pluralrm.pool import features_for_layers
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
 
-DOMAIN_SET = (
-    Path(__file__).resolve().parents[2]
-    / "shared"
-    / "data"
-    / "dsp"
-    / "domain_specific_preference.test-dev.json.gz"
-)
 KS = (1, 3, 5, 10, 15, 30)
 LAYERS = (1, 2, 3, 4, 5, 6)
 METHODS = ("general", "auto", "drm-map", "drm-logistic", "drm-hyre", "user-bt", "user-bt-all")
