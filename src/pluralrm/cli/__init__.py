@@ -12,6 +12,7 @@ from pluralrm.cli import (
     generate,  # noqa: F401
     label,  # noqa: F401
     personal,  # noqa: F401
+    report,  # noqa: F401
     select,  # noqa: F401
     serving,  # noqa: F401
 )

@@ -54,7 +54,7 @@ _CASUAL = re.compile(
 )
 _POSITIVE = _lexicon(
     "good", "great", "best", "happy", "love", "enjoy", "easy", "helpful", "wonderful", "excellent",
-    "success", "benefit", "glad", "nice", "positive", "fun",
+    "success", "benefit", "glad", "nice", "positive",
 )  # fmt: skip
 _NEGATIVE = _lexicon(
     "bad", "worst", "hate", "hard", "difficult", "problem", "risk", "danger", "dangerous", "fail", "wrong",
