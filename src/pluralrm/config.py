@@ -263,8 +263,12 @@ class AnalyzeConfig:
 class ReportConfig:
     """What ``pluralrm report`` shows and how it names heads (docs/guides/report.md)."""
 
-    heads: int = _setting(8, "Top PCA heads described in 'what each head means' (and drawn in users' weights).")
-    examples: int = _setting(3, "Pairs shown under each head, each way (the ones it separates most strongly).")
+    heads: int = _setting(
+        8, "Top PCA heads described in 'what each head means' (and drawn in users' weights)."
+    )
+    examples: int = _setting(
+        3, "Pairs shown under each head, each way (the ones it separates most strongly)."
+    )
     extremes: int = _setting(50, "Most decided pairs per head whose responses give its distinctive words.")
     min_correlation: float = _setting(
         0.3, "Weakest |correlation| with an attribute that may name a head (else its distinctive words do)."

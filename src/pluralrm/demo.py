@@ -183,27 +183,48 @@ def write_demo_report(
     from pluralrm.report.sections import Table, cell
 
     section, meanings = model_section(
-        model, title="demo model", source=f"{path.parent / 'model'} on the test pairs of {source}",
-        features=test, records=test_records, val=val,
-    )  # fmt: skip
+        model,
+        title="demo model",
+        source=f"{path.parent / 'model'} on the test pairs of {source}",
+        features=test,
+        records=test_records,
+        val=val,
+    )
     if attribute_rows:
-        section.blocks.append(
+        section.blocks.insert(  # beside the automatic names it checks
+            2,
             Table(
                 "Built-in data: the known attribute each head tracks (ground truth, for checking the names)",
                 ["head", "automatic name", "known attribute", "correlation"],
-                [[r["head"], m.name, r["attribute"], f"{r['correlation']:+.2f}"]
-                 for r, m in zip(attribute_rows, meanings, strict=False)],
-            )  # fmt: skip
+                [
+                    [r["head"], m.name, r["attribute"], f"{r['correlation']:+.2f}"]
+                    for r, m in zip(attribute_rows, meanings, strict=False)
+                ],
+            ),
         )
     if user_rows:
         section.blocks.append(
             Table(
-                f"Built-in data: simulated users adapted from {user_rows[0]['adapt_pairs']} training pairs each",
-                ["user", "general accuracy", "adapted accuracy", "cos(general, true w)", "cos(adapted, true w)"],
-                [[r["user"], cell(r["general_accuracy"]), cell(r["adapted_accuracy"]),
-                  f"{r['general_cosine_to_true_weights']:+.2f}", f"{r['adapted_cosine_to_true_weights']:+.2f}"]
-                 for r in user_rows],
-            )  # fmt: skip
+                f"Built-in data: simulated users adapted from {user_rows[0]['adapt_pairs']} training pairs "
+                "each",
+                [
+                    "user",
+                    "general accuracy",
+                    "adapted accuracy",
+                    "cos(general, true w)",
+                    "cos(adapted, true w)",
+                ],
+                [
+                    [
+                        r["user"],
+                        cell(r["general_accuracy"]),
+                        cell(r["adapted_accuracy"]),
+                        f"{r['general_cosine_to_true_weights']:+.2f}",
+                        f"{r['adapted_cosine_to_true_weights']:+.2f}",
+                    ]
+                    for r in user_rows
+                ],
+            )
         )
     write_report([section], path, title="pluralrm demo report")
     return {m.head: m.name for m in meanings}

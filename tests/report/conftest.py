@@ -41,7 +41,9 @@ def known_attribute_rows(model, features, records, top: int) -> list[tuple[str, 
 SCRIPT = "<script>window.__pwned = 1; console.error('pwned')</script>"
 
 
-def attribute_features(pairs: list[dict], *, dim: int = 16, noise: float = 0.05, seed: int = 0) -> PairFeatures:
+def attribute_features(
+    pairs: list[dict], *, dim: int = 16, noise: float = 0.05, seed: int = 0
+) -> PairFeatures:
     """Each response's feature vector is a fixed random linear image of its known attributes plus noise,
     so PCA heads of the differences are mixtures of attribute gaps (what a real backbone gives, idealized)."""
     rng = np.random.default_rng(seed)
@@ -56,7 +58,11 @@ def attribute_features(pairs: list[dict], *, dim: int = 16, noise: float = 0.05,
         ids=[p["id"] for p in pairs],
         subsets=[p["subset"] for p in pairs],
         users=[p["user"] for p in pairs],
-        namespace={"backbone": "attributes:test", "spec": {"pooling": "mean", "layer": -1}, "dtype": "float32"},
+        namespace={
+            "backbone": "attributes:test",
+            "spec": {"pooling": "mean", "layer": -1},
+            "dtype": "float32",
+        },
         groups=[prompt_group(p["prompt"]) for p in pairs],
     )
 
@@ -79,11 +85,23 @@ def kshot_folder(root: Path) -> Path:
     from pluralrm.evaluate.tables import write_csv
 
     rows = [
-        {"user": user, "method": method, "k": k, "mean": 0.5 + 0.01 * k + (0.05 if method == "map" else 0),
-         "ci_low": 0.45 + 0.01 * k, "ci_high": 0.6 + 0.01 * k, "n_draws": 5, "n_test": 20, "n_pool": 100,
-         "features": "layer 3", "adapter": "map" if method == "auto" else ""}
-        for user in ("alice", "bob") for method in ("map", "user-bt", "auto") for k in (0, 5, 10)
-    ]  # fmt: skip
+        {
+            "user": user,
+            "method": method,
+            "k": k,
+            "mean": 0.5 + 0.01 * k + (0.05 if method == "map" else 0),
+            "ci_low": 0.45 + 0.01 * k,
+            "ci_high": 0.6 + 0.01 * k,
+            "n_draws": 5,
+            "n_test": 20,
+            "n_pool": 100,
+            "features": "layer 3",
+            "adapter": "map" if method == "auto" else "",
+        }
+        for user in ("alice", "bob")
+        for method in ("map", "user-bt", "auto")
+        for k in (0, 5, 10)
+    ]
     write_csv(rows, root / "kshot" / "kshot.csv")
     return root / "kshot"
 
@@ -93,11 +111,19 @@ def analyze_folder(root: Path) -> Path:
 
     rng = np.random.default_rng(0)
     records = [
-        {"id": f"r{i}", "prompt": f"prompt {i}", "responses": [f"answer {j} " * (j + 1) for j in range(4)],
-         "rewards": rng.standard_normal(4).tolist()}
+        {
+            "id": f"r{i}",
+            "prompt": f"prompt {i}",
+            "responses": [f"answer {j} " * (j + 1) for j in range(4)],
+            "rewards": rng.standard_normal(4).tolist(),
+        }
         for i in range(12)
-    ]  # fmt: skip
-    analyze_ranked(records, root / "analysis", against=[dict(r, rewards=rng.standard_normal(4).tolist()) for r in records])
+    ]
+    analyze_ranked(
+        records,
+        root / "analysis",
+        against=[dict(r, rewards=rng.standard_normal(4).tolist()) for r in records],
+    )
     return root / "analysis"
 
 
@@ -105,7 +131,9 @@ def label_project(root: Path, prompt: str = "Which is better?") -> Path:
     from pluralrm.label.store import LabelStore, PairToLabel
 
     store = LabelStore.of_project(root / "project")
-    store.import_pairs([PairToLabel(f"q{i}", f"{prompt} {i}", "yes", "no", "a" if i % 2 else "b", 1.0) for i in range(6)])
+    store.import_pairs(
+        [PairToLabel(f"q{i}", f"{prompt} {i}", "yes", "no", "a" if i % 2 else "b", 1.0) for i in range(6)]
+    )
     for name, pick in (("ann", lambda i: "1"), ("bo", lambda i: "1" if i < 4 else "2")):
         store.add_labeller(name)
         who = next(labeller for labeller in store.labellers() if labeller.name == name)
@@ -123,11 +151,21 @@ def customized_folder(root: Path) -> Path:
     from pluralrm.atomic import write_json
 
     stage = {
-        "stage": "general", "started_from": "minilm", "data": "general.jsonl", "n_train": 16, "n_validation": 4,
-        "validation_accuracy": 0.75, "first_loss": 0.69, "last_loss": 0.41, "steps": 4, "device": "cpu",
-        "dtype": "float32", "train_sha256": "ab" * 32, "validation_sha256": "cd" * 32,
+        "stage": "general",
+        "started_from": "minilm",
+        "data": "general.jsonl",
+        "n_train": 16,
+        "n_validation": 4,
+        "validation_accuracy": 0.75,
+        "first_loss": 0.69,
+        "last_loss": 0.41,
+        "steps": 4,
+        "device": "cpu",
+        "dtype": "float32",
+        "train_sha256": "ab" * 32,
+        "validation_sha256": "cd" * 32,
         "loss_history": [{"step": s, "value": 0.7 - 0.07 * s} for s in range(1, 5)],
         "eval_history": [{"step": 4, "value": 0.75}],
-    }  # fmt: skip
+    }
     write_json(root / "rm" / "pluralrm_customize.json", {"format": "x", "stages": [stage]})
     return root / "rm"

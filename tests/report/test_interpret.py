@@ -26,7 +26,11 @@ def test_each_attribute_reads_what_it_says():
     assert _value("# Steps\n- one\n- two\n1. three", "lists_markdown") == 4.0
     assert _value("Why? And how? Really?", "questions") == 3.0
     assert _value("Please, thank you, certainly.", "politeness") == 3.0
-    assert _value("It is advisable to ensure this.", "formality") > 0 > _value("Yeah, you gotta do it!", "formality")
+    assert (
+        _value("It is advisable to ensure this.", "formality")
+        > 0
+        > _value("Yeah, you gotta do it!", "formality")
+    )
     assert _value("Run `pip install x` then:\n```\nimport x\n```", "code") == 1.0
     assert _value("It costs 3.50 for 12 items in 2024.", "numbers") == 3.0
     assert _value("I understand, and your feelings are valid.", "empathy") == 3.0  # three phrases

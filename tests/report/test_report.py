@@ -62,8 +62,15 @@ def test_every_kind_is_detected_and_gets_its_section(fitted, tmp_path):
     model, _, _ = fitted
     model.save_pretrained(tmp_path / "model")
     collection = label_project(tmp_path / "c")
-    write_manifest(collection, StageManifest("filter", outputs={"pairs-to-label.jsonl": 6}, status="complete",
-                                             filters=[FilterCount("empty", 10, 8, 0.1)]))  # fmt: skip
+    write_manifest(
+        collection,
+        StageManifest(
+            "filter",
+            outputs={"pairs-to-label.jsonl": 6},
+            status="complete",
+            filters=[FilterCount("empty", 10, 8, 0.1)],
+        ),
+    )
     labels = label_project(tmp_path)
     paths = [
         tmp_path / "model",
@@ -74,7 +81,15 @@ def test_every_kind_is_detected_and_gets_its_section(fitted, tmp_path):
         customized_folder(tmp_path),
         collection,
     ]
-    assert [detect(p) for p in paths] == ["model", "kshot", "analyze", "labels", "labels", "customized", "collection"]
+    assert [detect(p) for p in paths] == [
+        "model",
+        "kshot",
+        "analyze",
+        "labels",
+        "labels",
+        "customized",
+        "collection",
+    ]
     sections = build_sections(paths)
     html = write_report(sections, tmp_path / "report.html").read_text()
     assert html.count('<section class="input"') == len(paths)
@@ -83,7 +98,9 @@ def test_every_kind_is_detected_and_gets_its_section(fitted, tmp_path):
     # κ of the two labellers is the agreement module's: ann always "yes", bo "yes" on four of six.
     kappa_table = next(b for b in sections[3].blocks if b.kind == "table" and "κ" in b.caption)
     expected = cohen_kappa(["a"] * 6, ["a"] * 4 + ["b"] * 2)
-    assert kappa_table.rows == [["ann", "bo", "6", f"{expected:.3f}" if expected == expected else "–", "0.667"]]
+    assert kappa_table.rows == [
+        ["ann", "bo", "6", f"{expected:.3f}" if expected == expected else "–", "0.667"]
+    ]
     kshot = sections[1]
     mean = next(b for b in kshot.blocks if b.kind == "table" and b.caption.startswith("Accuracy"))
     assert mean.rows[0] == ["map", "0.550", "0.600", "0.650"]
@@ -97,7 +114,7 @@ def test_every_kind_is_detected_and_gets_its_section(fitted, tmp_path):
 
 
 def test_a_path_that_is_no_report_input_is_refused_with_what_was_looked_for(tmp_path):
-    with pytest.raises(ValueError, match="not a report input.*kshot.csv"):
+    with pytest.raises(ValueError, match=r"not a report input.*kshot\.csv"):
         detect(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such file"):
         detect(tmp_path / "missing")
@@ -106,7 +123,14 @@ def test_a_path_that_is_no_report_input_is_refused_with_what_was_looked_for(tmp_
 def test_the_cli_writes_one_page(tmp_path):
     out = tmp_path / "r.html"
     result = CliRunner().invoke(
-        app, ["report", str(kshot_folder(tmp_path)), str(label_project(tmp_path, "<b>bold?</b>")), "--out", str(out)]
+        app,
+        [
+            "report",
+            str(kshot_folder(tmp_path)),
+            str(label_project(tmp_path, "<b>bold?</b>")),
+            "--out",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     html = out.read_text()
@@ -127,20 +151,32 @@ def test_an_lm_describes_each_head_only_over_a_configured_endpoint(fitted):
         payload = await request.json()
         seen.append(payload)
         name = re.search(r"Automatic name: (.*)", payload["messages"][-1]["content"]).group(1)
-        return {"model": payload["model"], "choices": [{"message": {"content": f"<i>likes</i> {name}"}, "finish_reason": "stop"}]}
+        return {
+            "model": payload["model"],
+            "choices": [{"message": {"content": f"<i>likes</i> {name}"}, "finish_reason": "stop"}],
+        }
 
     from pluralrm.report.describe import EndpointDescriber
 
     with served_in_thread(server, "the stand-in LM server") as url:
         describer = EndpointDescriber(url, "stand-in")
         config = replace(REPORT, heads=3)
-        section, meanings = model_section(model, title="m", source="mem", features=features, records=records,
-                                          config=config, describe=describer)  # fmt: skip
+        section, meanings = model_section(
+            model,
+            title="m",
+            source="mem",
+            features=features,
+            records=records,
+            config=config,
+            describe=describer,
+        )
         describer.close()
     assert len(seen) == 3 and all(p["model"] == "stand-in" and p["temperature"] == 0.0 for p in seen)
     assert [m.description for m in meanings] == [f"<i>likes</i> {m.name}" for m in meanings]
     html = render([section])
     assert "&lt;i&gt;likes&lt;/i&gt;" in html and "<i>likes</i>" not in html
     # Without a URL no describer is made and no description is shown.
-    plain, plain_meanings = model_section(model, title="m", source="mem", features=features, records=records, config=config)
+    _, plain_meanings = model_section(
+        model, title="m", source="mem", features=features, records=records, config=config
+    )
     assert all(m.description is None for m in plain_meanings)

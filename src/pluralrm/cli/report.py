@@ -29,7 +29,9 @@ def report(
     *,
     data: Annotated[
         str | None,
-        typer.Option(help="Pairs the reward models are read on: data, accuracy, what each head means, users."),
+        typer.Option(
+            help="Pairs the reward models are read on: data, accuracy, what each head means, users."
+        ),
     ] = None,
     title: Annotated[str, typer.Option(help="The page's title.")] = "pluralrm report",
     config: ReportConfig,
@@ -41,19 +43,24 @@ def report(
     each reward model's heads named automatically from the pairs of --data, k-shot curves, customization
     stages, best-of-n analyses, labellers' agreement.
 
-    Example: pluralrm report models/hh-drm out/kshot out/analysis --data ../shared/data/dsp/helpful.test-dev.json.gz
-    --out report.html
+    Example: pluralrm report models/hh-drm out/kshot out/analysis
+    --data ../shared/data/dsp/helpful.test-dev.json.gz --out report.html
     """
     setup_logging(verbose)
     from pluralrm.report import build_sections, write_report
+    from pluralrm.report.sections import Heads
 
     with reported(), timed("report"):
-        sections = build_sections(paths, data=data, config=config, featurize=featurize, cache=feature_cache(cache))
+        sections = build_sections(
+            paths, data=data, config=config, featurize=featurize, cache=feature_cache(cache)
+        )
         write_report(sections, out, title=title)
     for section in sections:
-        console.print(f"[green]{section.kind}[/] {escape(section.title)}: {len(section.blocks)} blocks", soft_wrap=True)
+        console.print(
+            f"[green]{section.kind}[/] {escape(section.title)}: {len(section.blocks)} blocks", soft_wrap=True
+        )
         for block in section.blocks:
-            if block.kind == "heads":
+            if isinstance(block, Heads):
                 for card in block.cards:
                     console.print(f"  {card.head}: {escape(card.name)}", soft_wrap=True)
     console.print(f"[green]wrote[/] {out}")

@@ -3,9 +3,10 @@ head's extremes apart, and an automatic short name ("longer, more structured", "
 
 A head scores a pair by its margin ``w·(h_chosen − h_rejected)``. Its meaning is what changes between the
 two responses when the margin is large: so each measurable attribute is taken as a *difference*
-(chosen − rejected) and correlated with the margins (:func:`pluralrm.evaluate.attributes.attribute_correlations`,
-as the demo does with the synthetic data's known attributes). The attributes are deliberately plain —
-lengths, counts, small lexicons — so that a name can be checked by reading the pairs behind it.
+(chosen − rejected) and correlated with the margins
+(:func:`pluralrm.evaluate.attributes.attribute_correlations`, as the demo does with the synthetic data's
+known attributes). The attributes are deliberately plain — lengths, counts, small lexicons — so that a
+name can be checked by reading the pairs behind it.
 
 Examples
 --------
@@ -42,28 +43,81 @@ _REFUSAL = re.compile(
 _LIST_LINE = re.compile(r"^\s*(?:[-*•+]\s|\d+[.)]\s|#{1,6}\s|\*\*|>\s|\|)", re.MULTILINE)
 _CODE = re.compile(r"```|`[^`\n]+`|^\s*(?:def |class |import |return |for .* in |#include|function )", re.M)
 _NUMBER = re.compile(r"\b\d+(?:[.,]\d+)?\b")
-_POLITE = _lexicon("please", "thank you", "thanks", "kindly", "certainly", "appreciate", "happy to", "glad to")
+_POLITE = _lexicon(
+    "please", "thank you", "thanks", "kindly", "certainly", "appreciate", "happy to", "glad to"
+)
 _FORMAL = _lexicon(
-    "advisable", "recommended", "recommend", "one should", "therefore", "however", "furthermore",
-    "consider", "regarding", "moreover", "it is", "ensure", "provide", "guidance",
-)  # fmt: skip
+    "advisable",
+    "recommended",
+    "recommend",
+    "one should",
+    "therefore",
+    "however",
+    "furthermore",
+    "consider",
+    "regarding",
+    "moreover",
+    "it is",
+    "ensure",
+    "provide",
+    "guidance",
+)
 _CASUAL = re.compile(
     r"\b(?:gotta|gonna|wanna|yeah|nah|hey|honestly|stuff|kinda|sure thing|ok|okay|cool|awesome|super)\b|"
     r"\b\w+'(?:s|re|ll|ve|d|t|m)\b|!",
     re.IGNORECASE,
 )
 _POSITIVE = _lexicon(
-    "good", "great", "best", "happy", "love", "enjoy", "easy", "helpful", "wonderful", "excellent",
-    "success", "benefit", "glad", "nice", "positive",
-)  # fmt: skip
+    "good",
+    "great",
+    "best",
+    "happy",
+    "love",
+    "enjoy",
+    "easy",
+    "helpful",
+    "wonderful",
+    "excellent",
+    "success",
+    "benefit",
+    "glad",
+    "nice",
+    "positive",
+)
 _NEGATIVE = _lexicon(
-    "bad", "worst", "hate", "hard", "difficult", "problem", "risk", "danger", "dangerous", "fail", "wrong",
-    "harm", "harmful", "illegal", "never", "unfortunately", "sad",
-)  # fmt: skip
+    "bad",
+    "worst",
+    "hate",
+    "hard",
+    "difficult",
+    "problem",
+    "risk",
+    "danger",
+    "dangerous",
+    "fail",
+    "wrong",
+    "harm",
+    "harmful",
+    "illegal",
+    "never",
+    "unfortunately",
+    "sad",
+)
 _EMPATHY = _lexicon(
-    "i understand", "i hear you", "feelings", "feel", "overwhelming", "valid", "be kind to yourself",
-    "sorry to hear", "it's okay", "completely okay", "that sounds", "you're not alone", "support",
-)  # fmt: skip
+    "i understand",
+    "i hear you",
+    "feelings",
+    "feel",
+    "overwhelming",
+    "valid",
+    "be kind to yourself",
+    "sorry to hear",
+    "it's okay",
+    "completely okay",
+    "that sounds",
+    "you're not alone",
+    "support",
+)
 _HUMOUR = _lexicon("joke", "funny", "fun fact", "haha", "lol", "kidding", "hilarious", "pun", "bonus tip")
 
 #: The measurable attributes, in column order, and how a head that prefers more (+) or less (−) of each
@@ -86,13 +140,15 @@ ATTRIBUTES = tuple(ATTRIBUTE_PHRASES)
 
 # Words never distinctive: English function words and the most common chat filler.
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are as at be because been before being below
+    _WORD.findall(
+        """a about above after again against all am an and any are as at be because been before being below
     between both but by can could did do does doing down during each few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just me more most my
     myself no nor not now of off on once only or other our ours ourselves out over own same she should so
     some such than that the their theirs them themselves then there these they this those through to too
     under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves also may might must one get it's i'm you're don't can't that's there's""".split()
+    yours yourself yourselves also may might must one get it's i'm you're don't can't that's there's"""
+    )
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def _figure_uri(fig: Any) -> str:
 
 
 def grouped_bars(
-    groups: Sequence[str], series: dict[str, Sequence[float]], *, ylabel: str, title: str
+    groups: Sequence[str], series: Mapping[str, Sequence[float] | np.ndarray], *, ylabel: str, title: str
 ) -> str:
     """One group of bars per name in ``groups``, one bar per series (e.g. users' weights per head)."""
     plt = _pyplot()
@@ -66,7 +66,9 @@ def grouped_bars(
     return _figure_uri(fig)
 
 
-def line_chart(series: dict[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str, title: str) -> str:
+def line_chart(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, xlabel: str, ylabel: str, title: str
+) -> str:
     """One line per series of (x, y) values (e.g. training loss per step)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))

@@ -43,15 +43,21 @@ def model_summary(model: RewardModel) -> Text:
     spec = model.namespace.get("spec", {})
     heads = model.decomposed
     parts = [
-        f"backbone {model.backbone_name or '?'} (pooling {spec.get('pooling', '?')}, layer {spec.get('layer', '?')}, "
+        f"backbone {model.backbone_name or '?'} (pooling {spec.get('pooling', '?')}, "
+        f"layer {spec.get('layer', '?')}, "
         f"{model.namespace.get('dtype', '?')})",
         f"{model.n_features} features",
         "a general head" if model.general is not None else "no general head",
-        f"{len(heads.components_)} PCA heads ({'centred' if heads.center else 'uncentred'})" if heads else "no PCA heads",
+        f"{len(heads.components_)} PCA heads ({'centred' if heads.center else 'uncentred'})"
+        if heads
+        else "no PCA heads",
     ]
     meta = model.metadata
     if meta.get("fit_pairs"):
-        parts.append(f"fitted on {meta['fit_pairs']} pairs ({meta.get('val_pairs', 0)} held out) of {meta.get('source', '?')}")
+        parts.append(
+            f"fitted on {meta['fit_pairs']} pairs ({meta.get('val_pairs', 0)} held out) "
+            f"of {meta.get('source', '?')}"
+        )
     for key in ("adapter_choice", "layer_choice"):
         if isinstance(meta.get(key), dict) and meta[key].get("name"):
             parts.append(f"{key.replace('_', ' ')}: {meta[key]['name']}")
@@ -63,9 +69,17 @@ def data_table(report: LoadReport, records: Sequence[dict]) -> list[Table | Text
     counts = Table(
         "What was read",
         ["read", "loaded", "ties skipped", "identical skipped", "invalid skipped", "empty responses kept"],
-        [[str(report.n_read), str(report.n_loaded), str(report.n_ties), str(report.n_identical),
-          str(report.n_skipped), str(report.n_empty_responses)]],
-    )  # fmt: skip
+        [
+            [
+                str(report.n_read),
+                str(report.n_loaded),
+                str(report.n_ties),
+                str(report.n_identical),
+                str(report.n_skipped),
+                str(report.n_empty_responses),
+            ]
+        ],
+    )
     blocks: list[Table | Text] = [counts]
     if report.skipped:
         blocks.append(
@@ -73,9 +87,13 @@ def data_table(report: LoadReport, records: Sequence[dict]) -> list[Table | Text
         )
     per_subset = Counter(r.get("subset") or "-" for r in records)
     users = Counter(r.get("user") or "-" for r in records)
-    blocks.append(Table("Pairs per subset", ["subset", "pairs"], [[s, str(n)] for s, n in sorted(per_subset.items())]))
+    blocks.append(
+        Table("Pairs per subset", ["subset", "pairs"], [[s, str(n)] for s, n in sorted(per_subset.items())])
+    )
     if len(users) > 1 or "-" not in users:
-        blocks.append(Table("Pairs per user", ["user", "pairs"], [[u, str(n)] for u, n in sorted(users.items())]))
+        blocks.append(
+            Table("Pairs per user", ["user", "pairs"], [[u, str(n)] for u, n in sorted(users.items())])
+        )
     return blocks
 
 
@@ -168,7 +186,16 @@ def users_blocks(
         general = pair_correctness(model.margins(held)).mean() if model.general is not None else float("nan")
         personal = pair_correctness(model.margins(held, user=profile)).mean()
         weights[user] = profile.weights
-        rows.append([user, profile.method, str(len(fit_idx)), str(len(held_idx)), cell(float(general)), cell(float(personal))])
+        rows.append(
+            [
+                user,
+                profile.method,
+                str(len(fit_idx)),
+                str(len(held_idx)),
+                cell(float(general)),
+                cell(float(personal)),
+            ]
+        )
     if not rows:
         return [Text("No user has pairs on two prompts or more: no weights fitted.")]
     k = min(config.heads, len(next(iter(weights.values()))))
@@ -206,13 +233,18 @@ def model_section(
     heads = model.decomposed
     if heads is not None:
         section.blocks.append(
-            Figure("Explained variance of the heads", inline_plot(plot_explained_variance, heads.explained_variance_ratio_))
+            Figure(
+                "Explained variance of the heads",
+                inline_plot(plot_explained_variance, heads.explained_variance_ratio_),
+            )
         )
     if features is None or records is None:
         section.notes.append("no pairs given (--data): accuracy, head meanings and users need pairs to read")
         return section, []
     if len(records) != len(features):
-        raise ValueError(f"{len(records)} records for {len(features)} featurized pairs: they must be the same pairs")
+        raise ValueError(
+            f"{len(records)} records for {len(features)} featurized pairs: they must be the same pairs"
+        )
     if load_report is not None:
         section.blocks += data_table(load_report, records)
     by = "user" if any(features.users) else "subset"
@@ -225,17 +257,29 @@ def model_section(
             [[r["head"], cell(r["accuracy"]), interval(r), str(r["n"]), str(r["ties"])] for r in shown],
         )
     )
-    section.blocks.append(Figure("Accuracy per head", inline_plot(plot_head_accuracy, rows, title="Accuracy per head")))
+    section.blocks.append(
+        Figure("Accuracy per head", inline_plot(plot_head_accuracy, rows, title="Accuracy per head"))
+    )
     meanings: list[HeadMeaning] = []
     if heads is not None:
         block, meanings = heads_block(model, features, records, rows, config, describe)
-        section.blocks.append(
+        # Second, right under the model's summary: the first thing a reader looks for.
+        section.blocks.insert(
+            1,
             Table(
                 "Automatic head names",
                 ["head", "name", "strongest attribute", "prefers words"],
-                [[m.head, m.name, f"{max(m.correlations.items(), key=lambda kv: abs(kv[1]))[0]} "
-                  f"({max(m.correlations.values(), key=abs):+.2f})", ", ".join(m.more_words[:4])] for m in meanings],
-            )  # fmt: skip
+                [
+                    [
+                        m.head,
+                        m.name,
+                        f"{max(m.correlations.items(), key=lambda kv: abs(kv[1]))[0]} "
+                        f"({max(m.correlations.values(), key=abs):+.2f})",
+                        ", ".join(m.more_words[:4]),
+                    ]
+                    for m in meanings
+                ],
+            ),
         )
         section.blocks.append(block)
         section.blocks += users_blocks(model, features, config)

@@ -84,7 +84,11 @@ def _model_with_data(
         return model_section(model, title=path.name, source=str(path), config=config)[0]
     loaded = load_pairs(data, skip_invalid=config.skip_invalid)
     features, _ = LocalEngine().featurize_pairs(
-        loaded.records, featurize=replace(FEATURIZE, device=featurize.device), model=model, cache=cache, source=data
+        loaded.records,
+        featurize=replace(FEATURIZE, device=featurize.device),
+        model=model,
+        cache=cache,
+        source=data,
     )
     section, _ = model_section(
         model,

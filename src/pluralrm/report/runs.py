@@ -55,7 +55,9 @@ def kshot_section(folder: Path) -> Section:
     for i, row in enumerate(rows):
         for key in ("user", "method", "k", "mean", "ci_low", "ci_high"):
             if key not in row:
-                raise DataValidationError(RecordLocation(str(folder / KSHOT_FILE), row=i), "missing column", key)
+                raise DataValidationError(
+                    RecordLocation(str(folder / KSHOT_FILE), row=i), "missing column", key
+                )
         row["k"] = int(row["k"])
         row["user"] = str(row["user"])
     section = Section(title=folder.name, kind="kshot", source=str(folder))
@@ -70,17 +72,28 @@ def kshot_section(folder: Path) -> Section:
         table.append([str(method), *cells])
     users = list(dict.fromkeys(r["user"] for r in rows))
     section.blocks += [
-        Text(f"{len(users)} users learned from k of their own pairs, each left out of the heads (leave-one-user-out)."),
+        Text(
+            f"{len(users)} users learned from k of their own pairs, each left out of the heads "
+            "(leave-one-user-out)."
+        ),
         Table("Accuracy, mean over users", ["method", *(f"k={k}" for k in ks)], table),
-        Figure("k-shot curves per user (95% intervals over draws)", inline_plot(plot_kshot, rows, title="leave-one-user-out")),
+        Figure(
+            "k-shot curves per user (95% intervals over draws)",
+            inline_plot(plot_kshot, rows, title="leave-one-user-out"),
+        ),
     ]
     chosen = [
-        [u, str(next((r.get("features", "") for r in rows if r["user"] == u), "")),
-         str(next((r.get("adapter", "") for r in rows if r["user"] == u and r.get("adapter")), ""))]
+        [
+            u,
+            str(next((r.get("features", "") for r in rows if r["user"] == u), "")),
+            str(next((r.get("adapter", "") for r in rows if r["user"] == u and r.get("adapter")), "")),
+        ]
         for u in users
-    ]  # fmt: skip
+    ]
     if any(c[1] or c[2] for c in chosen):
-        section.blocks.append(Table("Chosen layer and adapter per user", ["user", "layer", "adapter"], chosen))
+        section.blocks.append(
+            Table("Chosen layer and adapter per user", ["user", "layer", "adapter"], chosen)
+        )
     return section
 
 
@@ -89,45 +102,78 @@ def analyze_section(folder: Path) -> Section:
     the numbers of its summary."""
     summary = _json(folder / ANALYZE_FILE)
     if "best_of_n" not in summary:
-        raise DataValidationError(RecordLocation(str(folder / ANALYZE_FILE)), "not an analyze summary", "best_of_n")
-    section = Section(title=folder.name, kind="analyze", source=str(folder), notes=list(summary.get("notes", [])))
+        raise DataValidationError(
+            RecordLocation(str(folder / ANALYZE_FILE)), "not an analyze summary", "best_of_n"
+        )
+    section = Section(
+        title=folder.name, kind="analyze", source=str(folder), notes=list(summary.get("notes", []))
+    )
     section.blocks.append(
-        Text(f"{summary.get('n_prompts')} prompts, {summary.get('n_responses')} responses of {summary.get('source')}.")
+        Text(
+            f"{summary.get('n_prompts')} prompts, {summary.get('n_responses')} responses "
+            f"of {summary.get('source')}."
+        )
     )
     for curve, rows in summary["best_of_n"].items():
         section.blocks.append(
             Table(
                 f"Best-of-n: {curve}",
                 ["n", "expected", "95% CI", "win rate", "95% CI", "prompts"],
-                [[str(r["n"]), cell(r.get("expected")), interval(r, "expected_ci_low", "expected_ci_high"),
-                  cell(r.get("win_rate")), interval(r, "win_rate_ci_low", "win_rate_ci_high"), str(r.get("n_prompts"))]
-                 for r in rows],
-            )  # fmt: skip
+                [
+                    [
+                        str(r["n"]),
+                        cell(r.get("expected")),
+                        interval(r, "expected_ci_low", "expected_ci_high"),
+                        cell(r.get("win_rate")),
+                        interval(r, "win_rate_ci_low", "win_rate_ci_high"),
+                        str(r.get("n_prompts")),
+                    ]
+                    for r in rows
+                ],
+            )
         )
     if summary.get("agreement"):
         section.blocks.append(
             Table(
                 "Agreement between the two rewards (mean over prompts)",
                 ["metric", "mean", "95% CI", "prompts", "undefined"],
-                [[r["metric"], cell(r.get("mean")), interval(r), str(r.get("n_prompts")), str(r.get("n_undefined"))]
-                 for r in summary["agreement"]],
-            )  # fmt: skip
+                [
+                    [
+                        r["metric"],
+                        cell(r.get("mean")),
+                        interval(r),
+                        str(r.get("n_prompts")),
+                        str(r.get("n_undefined")),
+                    ]
+                    for r in summary["agreement"]
+                ],
+            )
         )
     if summary.get("length"):
         section.blocks.append(
             Table(
                 "Reward vs length",
                 ["unit", "within-prompt ρ", "95% CI", "pooled ρ"],
-                [[r["unit"], cell(r.get("within_mean")), interval(r, "within_ci_low", "within_ci_high"),
-                  cell(r.get("pooled_spearman"))] for r in summary["length"]],
-            )  # fmt: skip
+                [
+                    [
+                        r["unit"],
+                        cell(r.get("within_mean")),
+                        interval(r, "within_ci_low", "within_ci_high"),
+                        cell(r.get("pooled_spearman")),
+                    ]
+                    for r in summary["length"]
+                ],
+            )
         )
     if summary.get("rewardbench"):
         section.blocks.append(
             Table(
                 "RewardBench sections",
                 ["section", "accuracy", "95% CI", "pairs"],
-                [[r["section"], cell(r.get("accuracy")), interval(r), str(r.get("n"))] for r in summary["rewardbench"]],
+                [
+                    [r["section"], cell(r.get("accuracy")), interval(r), str(r.get("n"))]
+                    for r in summary["rewardbench"]
+                ],
             )
         )
     for name, caption in (
@@ -147,31 +193,69 @@ def customize_section(folder: Path) -> Section:
     meta = _json(folder / CUSTOMIZE_FILE)
     stages = meta.get("stages")
     if not isinstance(stages, list) or not stages:
-        raise DataValidationError(RecordLocation(str(folder / CUSTOMIZE_FILE)), "no stages recorded", "stages")
+        raise DataValidationError(
+            RecordLocation(str(folder / CUSTOMIZE_FILE)), "no stages recorded", "stages"
+        )
     section = Section(title=folder.name, kind="customized", source=str(folder))
     section.blocks.append(
         Table(
             "Stages (the DSP scheme: base LM → general RM → domain RM)",
-            ["stage", "started from", "data", "train", "validation", "validation accuracy", "first loss",
-             "last loss", "steps", "device"],
-            [[str(s.get("stage")), str(s.get("started_from")), str(s.get("data")), str(s.get("n_train")),
-              str(s.get("n_validation")), cell(s.get("validation_accuracy")), cell(s.get("first_loss")),
-              cell(s.get("last_loss")), str(s.get("steps")), f"{s.get('device')}/{s.get('dtype')}"] for s in stages],
-        )  # fmt: skip
+            [
+                "stage",
+                "started from",
+                "data",
+                "train",
+                "validation",
+                "validation accuracy",
+                "first loss",
+                "last loss",
+                "steps",
+                "device",
+            ],
+            [
+                [
+                    str(s.get("stage")),
+                    str(s.get("started_from")),
+                    str(s.get("data")),
+                    str(s.get("n_train")),
+                    str(s.get("n_validation")),
+                    cell(s.get("validation_accuracy")),
+                    cell(s.get("first_loss")),
+                    cell(s.get("last_loss")),
+                    str(s.get("steps")),
+                    f"{s.get('device')}/{s.get('dtype')}",
+                ]
+                for s in stages
+            ],
+        )
     )
-    prints = [[str(s.get("stage")), k, str(v)[:16]] for s in stages for k, v in s.items() if k.endswith("sha256")]
+    prints = [
+        [str(s.get("stage")), k, str(v)[:16]] for s in stages for k, v in s.items() if k.endswith("sha256")
+    ]
     if prints:
-        section.blocks.append(Table("Data fingerprints (sha256, first 16 hex digits)", ["stage", "what", "sha256"], prints))
+        section.blocks.append(
+            Table("Data fingerprints (sha256, first 16 hex digits)", ["stage", "what", "sha256"], prints)
+        )
     curves = {}
     for s in stages:
         for key, label in (("loss_history", "training loss"), ("eval_history", "validation accuracy")):
             history = s.get(key)
             if isinstance(history, list) and history:
-                curves[f"{s.get('stage')}: {label}"] = ([h["step"] for h in history], [h["value"] for h in history])
+                curves[f"{s.get('stage')}: {label}"] = (
+                    [h["step"] for h in history],
+                    [h["value"] for h in history],
+                )
     if curves:
-        section.blocks.append(Figure("Training and validation curves", line_chart(curves, xlabel="step", ylabel="value", title="Curves per stage")))
+        section.blocks.append(
+            Figure(
+                "Training and validation curves",
+                line_chart(curves, xlabel="step", ylabel="value", title="Curves per stage"),
+            )
+        )
     else:
-        section.notes.append("no per-step history recorded (older customize runs keep the first and last loss only)")
+        section.notes.append(
+            "no per-step history recorded (older customize runs keep the first and last loss only)"
+        )
     return section
 
 
@@ -189,31 +273,53 @@ def labels_blocks(store_path: Path) -> list[Table | Figure | Text]:
     counts = choice_counts(labels)
     answers = ("a", "b", "tie", "skip")
     blocks.append(
-        Table("Labels per labeller", ["labeller", *answers, "all"],
-              [[name, *(str(c[a]) for a in answers), str(sum(c.values()))] for name, c in counts.items()])
-    )  # fmt: skip
+        Table(
+            "Labels per labeller",
+            ["labeller", *answers, "all"],
+            [[name, *(str(c[a]) for a in answers), str(sum(c.values()))] for name, c in counts.items()],
+        )
+    )
     blocks.append(
-        Figure("Labels per labeller", grouped_bars(list(counts), {a: [c[a] for c in counts.values()] for a in answers},
-                                                    ylabel="labels", title="Answers per labeller"))
-    )  # fmt: skip
+        Figure(
+            "Labels per labeller",
+            grouped_bars(
+                list(counts),
+                {a: [c[a] for c in counts.values()] for a in answers},
+                ylabel="labels",
+                title="Answers per labeller",
+            ),
+        )
+    )
     kappas = pairwise_kappa(labels)
     if kappas:
         blocks.append(
-            Table("Cohen's κ per pair of labellers (on the pairs both judged)", ["labeller", "labeller", "common pairs", "κ", "observed agreement"],
-                  [[k.labeller_1, k.labeller_2, str(k.n_common), cell(k.kappa), cell(k.observed)] for k in kappas])
-        )  # fmt: skip
+            Table(
+                "Cohen's κ per pair of labellers (on the pairs both judged)",
+                ["labeller", "labeller", "common pairs", "κ", "observed agreement"],
+                [
+                    [k.labeller_1, k.labeller_2, str(k.n_common), cell(k.kappa), cell(k.observed)]
+                    for k in kappas
+                ],
+            )
+        )
     times = time_per_label(labels)
     if times:
         blocks.append(
-            Table("Time per label (seconds)", ["labeller", "labels", "median", "mean"],
-                  [[t.labeller, str(t.n), cell(t.median_s, 1), cell(t.mean_s, 1)] for t in times])
-        )  # fmt: skip
+            Table(
+                "Time per label (seconds)",
+                ["labeller", "labels", "median", "mean"],
+                [[t.labeller, str(t.n), cell(t.median_s, 1), cell(t.mean_s, 1)] for t in times],
+            )
+        )
     ai = ai_agreement(labels, {p.pair_id: p.ai_label for p in pairs})
     if ai:
         blocks.append(
-            Table("Agreement with the AI judge (decisive labels on AI-labelled pairs)", ["labeller", "labels", "agreement"],
-                  [[a.labeller, str(a.n), cell(a.agreement)] for a in ai])
-        )  # fmt: skip
+            Table(
+                "Agreement with the AI judge (decisive labels on AI-labelled pairs)",
+                ["labeller", "labels", "agreement"],
+                [[a.labeller, str(a.n), cell(a.agreement)] for a in ai],
+            )
+        )
     return blocks
 
 
@@ -240,10 +346,14 @@ def collection_section(folder: Path) -> Section:
             continue
         outputs = ", ".join(f"{k}: {v}" for k, v in manifest.outputs.items())
         rows.append([stage, manifest.status, outputs, cell(manifest.seconds, 1), manifest.started_at])
-        filters += [[stage, f.name, str(f.records_in), str(f.records_out), str(f.dropped)] for f in manifest.filters]
+        filters += [
+            [stage, f.name, str(f.records_in), str(f.records_out), str(f.dropped)] for f in manifest.filters
+        ]
     section.blocks.append(Table("Stages", ["stage", "status", "outputs", "seconds", "started"], rows))
     if filters:
-        section.blocks.append(Table("What each filter kept", ["stage", "filter", "in", "out", "dropped"], filters))
+        section.blocks.append(
+            Table("What each filter kept", ["stage", "filter", "in", "out", "dropped"], filters)
+        )
     if (folder / LabelStore.FILENAME).exists():
         section.blocks += labels_blocks(folder / LabelStore.FILENAME)
     return section

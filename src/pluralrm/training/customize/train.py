@@ -316,7 +316,9 @@ def customize_reward_model(
             "first_loss": losses[0] if losses else None,
             # Per logged step, so that a report can draw the curves (``pluralrm report``).
             "loss_history": [
-                {"step": int(e["step"]), "value": float(e["loss"])} for e in trainer.state.log_history if "loss" in e
+                {"step": int(e["step"]), "value": float(e["loss"])}
+                for e in trainer.state.log_history
+                if "loss" in e
             ],
             "eval_history": [
                 {"step": int(e["step"]), "value": float(e["eval_accuracy"])}
