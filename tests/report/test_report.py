@@ -180,3 +180,56 @@ def test_an_lm_describes_each_head_only_over_a_configured_endpoint(fitted):
         model, title="m", source="mem", features=features, records=records, config=config
     )
     assert all(m.description is None for m in plain_meanings)
+
+
+def test_models_read_on_pairs_through_the_cli_with_tiny_backbones(tiny_model_dirs, tmp_path):
+    """The --data path end to end: pairs featurized by each model's own featurizer; a real (tiny) customized
+    model gets its stages, curves and accuracy per subset, and two of them the side-by-side (DSP) table."""
+    import json
+    import shutil
+
+    from tests.training.conftest import rule_pairs
+
+    def write(path, records):
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+        return path
+
+    train = write(tmp_path / "train.jsonl", rule_pairs(6, subset="academy") + rule_pairs(2, subset="other"))
+    data = write(
+        tmp_path / "pairs.jsonl",
+        [{**p, "prompt": f"New {p['prompt']}", "id": f"n{p['id']}"} for p in rule_pairs(3, subset="academy")]
+        + [
+            {**p, "prompt": f"Other {p['prompt']}", "id": f"o{p['id']}"}
+            for p in rule_pairs(2, subset="other")
+        ]
+        + [{"prompt": "p", "chosen": "same", "rejected": "same"}],  # identical: skipped and counted
+    )
+    runner = CliRunner()
+    model = tmp_path / "model"
+    made = runner.invoke(
+        app,
+        ["decompose", str(train), "--backbone", str(tiny_model_dirs["bert"]), "--components", "4",
+         "--device", "cpu", "--out", str(model)],
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    rm = tmp_path / "rm-a"
+    tuned = runner.invoke(
+        app,
+        ["customize", str(train), "--base", str(tiny_model_dirs["llama"]), "--out", str(rm), "--epochs", "1",
+         "--batch-size", "4", "--device", "cpu", "--dtype", "float32", "--no-progress"],
+    )  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    shutil.copytree(rm, tmp_path / "rm-b")
+    out = tmp_path / "r.html"
+    result = runner.invoke(
+        app,
+        ["report", str(model), str(rm), str(tmp_path / "rm-b"), "--data", str(data),
+         "--heads", "3", "--device", "cpu", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert re.findall(r'data-kind="(\w+)"', html) == ["model", "customized", "customized"]
+    assert "identical skipped" in html and html.count('class="head"') == 3
+    assert "Accuracy on pairs.jsonl per subset" in html and "Training and validation curves" in html
+    dsp = re.search(r"the DSP table\)</caption>(.*?)</table>", html, re.S).group(1)
+    assert "<th>academy</th>" in dsp and "<th>other</th>" in dsp and dsp.count("<tr>") == 3

@@ -29,7 +29,7 @@ from pluralrm.report.runs import (
     kshot_section,
     labels_section,
 )
-from pluralrm.report.sections import Section
+from pluralrm.report.sections import Section, Table, cell, interval
 
 logger = logging.getLogger(__name__)
 
@@ -67,21 +67,12 @@ def detect(path: str | Path) -> str:
     )
 
 
-def _model_with_data(
-    path: Path,
-    data: str | None,
-    config: ReportConfig,
-    featurize: FeaturizeConfig,
-    cache,
-    describe: Describer | None,
-) -> Section:
+def _read_pairs(model, data: str, config: ReportConfig, featurize: FeaturizeConfig, cache):
+    """The pairs of ``data`` (invalid ones skipped and counted, as ``config`` says) and their features in
+    ``model``'s own feature space."""
     from pluralrm.data import load_pairs
-    from pluralrm.rewards.reward_model import RewardModel
     from pluralrm.scale.engine import LocalEngine
 
-    model = RewardModel.from_pretrained(path)
-    if data is None:
-        return model_section(model, title=path.name, source=str(path), config=config)[0]
     loaded = load_pairs(data, skip_invalid=config.skip_invalid)
     features, _ = LocalEngine().featurize_pairs(
         loaded.records,
@@ -90,6 +81,23 @@ def _model_with_data(
         cache=cache,
         source=data,
     )
+    return loaded, features
+
+
+def _model_with_data(
+    path: Path,
+    data: str | None,
+    config: ReportConfig,
+    featurize: FeaturizeConfig,
+    cache,
+    describe: Describer | None,
+) -> Section:
+    from pluralrm.rewards.reward_model import RewardModel
+
+    model = RewardModel.from_pretrained(path)
+    if data is None:
+        return model_section(model, title=path.name, source=str(path), config=config)[0]
+    loaded, features = _read_pairs(model, data, config, featurize, cache)
     section, _ = model_section(
         model,
         title=path.name,
@@ -101,6 +109,44 @@ def _model_with_data(
         describe=describe,
     )
     return section
+
+
+def _customized_with_data(
+    path: Path, data: str | None, config: ReportConfig, featurize: FeaturizeConfig, cache
+) -> tuple[Section, dict[str, dict]]:
+    """A customized model's section and, with ``data``, its accuracy per subset ({subset: row})."""
+    from pluralrm.evaluate.tables import accuracy_rows
+    from pluralrm.rewards.reward_model import RewardModel
+
+    section = customize_section(path)
+    if data is None:
+        return section, {}
+    model = RewardModel.from_pretrained(path)
+    _, features = _read_pairs(model, data, config, featurize, cache)
+    rows = accuracy_rows(
+        {"reward": model.margins(features)}, features.subsets, n_resamples=config.n_resamples
+    )
+    section.blocks.append(
+        Table(
+            f"Accuracy on {Path(data).name} per subset (95% bootstrap intervals)",
+            ["subset", "accuracy", "95% CI", "pairs", "ties"],
+            [[r["subset"], cell(r["accuracy"]), interval(r), str(r["n"]), str(r["ties"])] for r in rows],
+        )
+    )
+    return section, {r["subset"]: r for r in rows}
+
+
+def dsp_table(accuracies: dict[str, dict[str, dict]]) -> Table:
+    """One row per customized model, one column per subset (domain) of the data: the DSP paper's table."""
+    subsets = list(dict.fromkeys(s for rows in accuracies.values() for s in rows))
+    return Table(
+        "Customized models side by side: accuracy per subset of --data (the DSP table)",
+        ["model", *subsets],
+        [
+            [name, *(cell(rows[s]["accuracy"]) if s in rows else "–" for s in subsets)]
+            for name, rows in accuracies.items()
+        ],
+    )
 
 
 def build_sections(
@@ -118,6 +164,7 @@ def build_sections(
 
         describe = EndpointDescriber(config.describe_url, config.describe_model)
     sections = []
+    customized: dict[str, tuple[Section, dict[str, dict]]] = {}
     try:
         for raw in paths:
             path = Path(raw)
@@ -126,7 +173,10 @@ def build_sections(
             if kind == "model":
                 sections.append(_model_with_data(path, data, config, featurize, cache, describe))
             elif kind == "customized":
-                sections.append(customize_section(path))
+                section, accuracy = _customized_with_data(path, data, config, featurize, cache)
+                sections.append(section)
+                if accuracy:
+                    customized[section.title] = (section, accuracy)
             elif kind == "kshot":
                 sections.append(kshot_section(path))
             elif kind == "analyze":
@@ -138,6 +188,9 @@ def build_sections(
     finally:
         if describe is not None:
             describe.close()
+    if len(customized) > 1:  # the comparison goes under the last of them
+        last = list(customized.values())[-1][0]
+        last.blocks.append(dsp_table({name: rows for name, (_, rows) in customized.items()}))
     return sections
 
 

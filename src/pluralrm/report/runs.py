@@ -178,6 +178,7 @@ def analyze_section(folder: Path) -> Section:
         )
     for name, caption in (
         ("best_of_n.png", "Best-of-n curves"),
+        ("rewards.png", "Reward distributions"),
         ("length.png", "Reward vs response length (reward distribution by length bin)"),
         ("agreement.png", "Per-prompt agreement of the two rewards"),
         ("generators.png", "Responses by generator"),
