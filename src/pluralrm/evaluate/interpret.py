@@ -11,7 +11,7 @@ name can be checked by reading the pairs behind it.
 Examples
 --------
 >>> names, values = text_attributes(["I'm sorry, but I can't help with that.", "1. Do this\\n2. Then that"])
->>> dict(zip(names, values[0]))["refusal"], dict(zip(names, values[1]))["lists_markdown"]
+>>> float(values[0, names.index("refusal")]), float(values[1, names.index("lists_markdown")])
 (1.0, 2.0)
 """
 
