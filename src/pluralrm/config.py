@@ -274,7 +274,9 @@ class ReportConfig:
         0.3, "Weakest |correlation| with an attribute that may name a head (else its distinctive words do)."
     )
     n_resamples: int = _setting(1000, "Bootstrap resamples of every 95% interval of the accuracy tables.")
-    seed: int = _setting(0, "Seed of the users' fit/held-out split of prompts and of the bootstrap.")
+    seed: int = _setting(
+        0, "Seed of the split of each user's prompts into weight-fitting and held-out halves."
+    )
     skip_invalid: bool = _setting(True, "Skip invalid records of --data (the data section counts them).")
     describe_url: str | None = _setting(
         None, "OpenAI-compatible server whose LM writes a description of each head (default: none)."

@@ -165,7 +165,7 @@ def heads_block(
 
 
 def users_blocks(
-    model: RewardModel, features: PairFeatures, config: ReportConfig, *, adapt=None
+    model: RewardModel, features: PairFeatures, config: ReportConfig
 ) -> list[Table | Figure | Text]:
     """Per user of the data: weights over the heads fitted on half of their prompts, and the general and
     personal accuracy on the other half (so no accuracy is measured on the pairs that set the weights)."""
@@ -181,7 +181,7 @@ def users_blocks(
         fit_idx, held_idx = group_split(own.groups, [0.5, 0.5], seed=config.seed)
         if not len(fit_idx) or not len(held_idx):
             continue
-        profile = build_profile(model, user, own.select(fit_idx).differences, config=adapt or ADAPT)
+        profile = build_profile(model, user, own.select(fit_idx).differences, config=ADAPT)
         held = own.select(held_idx)
         general = pair_correctness(model.margins(held)).mean() if model.general is not None else float("nan")
         personal = pair_correctness(model.margins(held, user=profile)).mean()
