@@ -26,7 +26,7 @@ LAYERS = {
     **dict.fromkeys(("evaluate", "select", "web"), 5),  # web: tokens, sessions, limits of both apps
     **dict.fromkeys(("generate", "collect", "label", "training", "scale"), 6),
     **dict.fromkeys(("pool", "serve"), 7),  # pool: featurize sources and fit a pool with the choices
-    **dict.fromkeys(("cli", "demo"), 8),
+    **dict.fromkeys(("cli", "demo", "report"), 8),  # report: reads models, runs, stores; the demo writes one
     "__main__": 9,
 }
 TORCH = {"torch", "transformers"}

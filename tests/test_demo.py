@@ -19,6 +19,7 @@ def test_demo_heads_track_the_synthetic_attributes(tmp_path):
         "head_accuracy.png",
         "head_attributes.csv",
         "summary.json",
+        "report.html",
     ):
         assert (tmp_path / "demo" / name).exists(), name
     attributes = result.attribute_rows

@@ -313,6 +313,31 @@ class AnalyzeConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    """What ``pluralrm report`` shows and how it names heads (docs/guides/report.md)."""
+
+    heads: int = _setting(
+        8, "Top PCA heads described in 'what each head means' (and drawn in users' weights)."
+    )
+    examples: int = _setting(
+        3, "Pairs shown under each head, each way (the ones it separates most strongly)."
+    )
+    extremes: int = _setting(50, "Most decided pairs per head whose responses give its distinctive words.")
+    min_correlation: float = _setting(
+        0.3, "Weakest |correlation| with an attribute that may name a head (else its distinctive words do)."
+    )
+    n_resamples: int = _setting(1000, "Bootstrap resamples of every 95% interval of the accuracy tables.")
+    seed: int = _setting(
+        0, "Seed of the split of each user's prompts into weight-fitting and held-out halves."
+    )
+    skip_invalid: bool = _setting(True, "Skip invalid records of --data (the data section counts them).")
+    describe_url: str | None = _setting(
+        None, "OpenAI-compatible server whose LM writes a description of each head (default: none)."
+    )
+    describe_model: str = _setting("default", "--describe-url: the served model's name.")
+
+
+@dataclass(frozen=True)
 class LabelConfig:
     """How the labelling web app hands out pairs, limits requests and keeps sessions (``pluralrm label``)."""
 
@@ -418,6 +443,7 @@ POPULATION = PopulationConfig()
 SERVE = ServeConfig()
 SELECT = SelectConfig()
 ANALYZE = AnalyzeConfig()
+REPORT = ReportConfig()
 GENERATE = GenerateConfig()
 FINETUNE = FinetuneConfig()
 CUSTOMIZE = CustomizeConfig()
@@ -451,6 +477,7 @@ __all__ = [
     "GENERATE",
     "KSHOT",
     "LABEL",
+    "REPORT",
     "SELECT",
     "SERVE",
     "ActiveConfig",
@@ -466,6 +493,7 @@ __all__ = [
     "GenerateConfig",
     "KShotConfig",
     "LabelConfig",
+    "ReportConfig",
     "SelectConfig",
     "ServeConfig",
     "help_of",

@@ -45,6 +45,7 @@ class DemoResult:
     attribute_rows: list[dict] = field(default_factory=list)
     n_pairs: dict = field(default_factory=dict)
     user_rows: list[dict] = field(default_factory=list)
+    head_names: dict[str, str] = field(default_factory=dict)  # automatic names (pluralrm.evaluate.interpret)
 
 
 def run_demo(
@@ -131,6 +132,16 @@ def run_demo(
         )
         write_csv(user_rows, out / "personalization.csv")
     n_pairs = {"train": len(train), "val": len(val), "test": len(test)}
+    head_names = write_demo_report(
+        out / "report.html",
+        model,
+        test,
+        [pairs[i] for i in test_idx],
+        val=val,
+        source=source,
+        attribute_rows=attribute_rows,
+        user_rows=user_rows,
+    )
     write_json(
         out / "summary.json",
         {
@@ -141,6 +152,7 @@ def run_demo(
             "n_pairs": n_pairs,
             "rows": rows,
             "head_attributes": attribute_rows,
+            "head_names": head_names,
         },
     )
     return DemoResult(
@@ -150,7 +162,72 @@ def run_demo(
         attribute_rows=attribute_rows,
         n_pairs=n_pairs,
         user_rows=user_rows,
+        head_names=head_names,
     )
+
+
+def write_demo_report(
+    path: Path,
+    model,
+    test: PairFeatures,
+    test_records: list[dict],
+    *,
+    val: PairFeatures,
+    source: str,
+    attribute_rows: list[dict],
+    user_rows: list[dict],
+) -> dict[str, str]:
+    """``report.html`` of the demo: the model read on its test pairs (as ``pluralrm report`` reads one),
+    plus the built-in data's ground truth; returns each described head's automatic name."""
+    from pluralrm.report import model_section, write_report
+    from pluralrm.report.sections import Table, cell
+
+    section, meanings = model_section(
+        model,
+        title="demo model",
+        source=f"{path.parent / 'model'} on the test pairs of {source}",
+        features=test,
+        records=test_records,
+        val=val,
+    )
+    if attribute_rows:
+        section.blocks.insert(  # beside the automatic names it checks
+            2,
+            Table(
+                "Built-in data: the known attribute each head tracks (ground truth, for checking the names)",
+                ["head", "automatic name", "known attribute", "correlation"],
+                [
+                    [r["head"], m.name, r["attribute"], f"{r['correlation']:+.2f}"]
+                    for r, m in zip(attribute_rows, meanings, strict=False)
+                ],
+            ),
+        )
+    if user_rows:
+        section.blocks.append(
+            Table(
+                f"Built-in data: simulated users adapted from {user_rows[0]['adapt_pairs']} training pairs "
+                "each",
+                [
+                    "user",
+                    "general accuracy",
+                    "adapted accuracy",
+                    "cos(general, true w)",
+                    "cos(adapted, true w)",
+                ],
+                [
+                    [
+                        r["user"],
+                        cell(r["general_accuracy"]),
+                        cell(r["adapted_accuracy"]),
+                        f"{r['general_cosine_to_true_weights']:+.2f}",
+                        f"{r['adapted_cosine_to_true_weights']:+.2f}",
+                    ]
+                    for r in user_rows
+                ],
+            )
+        )
+    write_report([section], path, title="pluralrm demo report")
+    return {m.head: m.name for m in meanings}
 
 
 def head_attribute_table(

@@ -13,6 +13,7 @@ from pluralrm.cli import (
     label,  # noqa: F401
     personal,  # noqa: F401
     population,  # noqa: F401
+    report,  # noqa: F401
     select,  # noqa: F401
     serving,  # noqa: F401
 )

@@ -367,16 +367,20 @@ def demo(
         )
         Console().print(table)
     if result.attribute_rows:
-        table = Table("head", "explained var.", "tracks attribute", "correlation")
+        table = Table("head", "explained var.", "tracks attribute", "correlation", "automatic name")
         for r in result.attribute_rows:
             table.add_row(
-                r["head"], f"{r['explained_variance_ratio']:.3f}", r["attribute"], f"{r['correlation']:+.2f}"
+                r["head"],
+                f"{r['explained_variance_ratio']:.3f}",
+                r["attribute"],
+                f"{r['correlation']:+.2f}",
+                escape(result.head_names.get(r["head"], "")),
             )
         Console().print(table)
     console.print(
         f"[green]wrote[/] {result.out}/ (model/, accuracy.csv, explained_variance.png, head_accuracy.png"
         + (", head_attributes.csv, personalization.csv" if result.attribute_rows else "")
-        + ", summary.json)"
+        + ", summary.json, report.html)"
     )
 
 

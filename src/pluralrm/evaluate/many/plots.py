@@ -107,6 +107,29 @@ def plot_generators(rows: list[dict], path: str | Path, *, top: int = 30, title:
     return _save(fig, path)
 
 
+def plot_rewards(
+    rewards: list[np.ndarray], path: str | Path, *, against: list[np.ndarray] | None = None, title: str = ""
+) -> Path:
+    """Histograms of the rewards of every response and of the same rewards minus their prompt's mean
+    (what best-of-n ranks on), for the reward and, if given, the second one."""
+    plt = _pyplot()
+    fig, (ax_raw, ax_centred) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for color, (label, values) in zip(COLORS, (("reward", rewards), ("against", against)), strict=False):
+        if values is None:
+            continue
+        raw = np.concatenate(values)
+        centred = np.concatenate([v - v.mean() for v in values])
+        ax_raw.hist(raw, bins=40, color=color, alpha=0.6, label=label)
+        ax_centred.hist(centred, bins=40, color=color, alpha=0.6, label=label)
+    ax_raw.set_xlabel("reward")
+    ax_centred.set_xlabel("reward minus its prompt's mean")
+    for ax in (ax_raw, ax_centred):
+        ax.set_ylabel("responses")
+        ax.legend(fontsize=8)
+    fig.suptitle(title or f"Reward distribution ({sum(len(v) for v in rewards)} responses)")
+    return _save(fig, path)
+
+
 def plot_agreement(spearman: np.ndarray, path: str | Path, *, title: str = "") -> Path:
     """Histogram of per-prompt Spearman ρ between two rewards (undefined prompts left out)."""
     plt = _pyplot()

@@ -21,7 +21,13 @@ from pluralrm.atomic import write_json
 from pluralrm.config import ANALYZE, AnalyzeConfig
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.evaluate.many.curves import agreement, best_of_n_curve, default_ns
-from pluralrm.evaluate.many.plots import plot_agreement, plot_best_of_n, plot_generators, plot_length
+from pluralrm.evaluate.many.plots import (
+    plot_agreement,
+    plot_best_of_n,
+    plot_generators,
+    plot_length,
+    plot_rewards,
+)
 from pluralrm.evaluate.many.responses import generator_stats, length_correlation
 from pluralrm.evaluate.many.rewardbench import FIELDS, ScoreFn, rewardbench_accuracy
 from pluralrm.evaluate.tables import write_csv
@@ -161,6 +167,7 @@ def analyze_ranked(
     notes: list[str] = summary["notes"]
 
     curves = {OWN: best_of_n_curve(rewards, ns, **boot)}
+    judge: list[np.ndarray] | None = None
     if against is not None:
         require_rewards(against, against_source)
         matched, how = match_records(records, against, source=source, other_source=against_source)
@@ -189,6 +196,7 @@ def analyze_ranked(
     files += [
         write_csv([{"curve": k, **row} for k, rows in curves.items() for row in rows], out / "best_of_n.csv"),
         plot_best_of_n(curves, out / "best_of_n.png"),
+        plot_rewards(rewards, out / "rewards.png", against=judge),
     ]
     summary["best_of_n"] = curves
 

@@ -314,6 +314,17 @@ def customize_reward_model(
             "head_init": head_init,
             "steps": int(trainer.state.global_step),
             "first_loss": losses[0] if losses else None,
+            # Per logged step, so that a report can draw the curves (``pluralrm report``).
+            "loss_history": [
+                {"step": int(e["step"]), "value": float(e["loss"])}
+                for e in trainer.state.log_history
+                if "loss" in e
+            ],
+            "eval_history": [
+                {"step": int(e["step"]), "value": float(e["eval_accuracy"])}
+                for e in trainer.state.log_history
+                if "eval_accuracy" in e
+            ],
             "last_loss": losses[-1] if losses else None,
             "seconds_this_process": seconds,
             "tokens_this_process": watch.tokens,
