@@ -42,7 +42,6 @@ from pluralrm.data.features import PairFeatures
 from pluralrm.pool import labelled_features, named_input
 
 _KS = ",".join(map(str, KSHOT.ks))
-_PANELS = 12  # most users kshot.png draws a panel for; more are drawn as their mean
 
 
 @app.command()
@@ -210,9 +209,7 @@ def kshot(
     write_csv(rows, out / "kshot.csv")
     summary = over_users(rows)
     write_csv(summary, out / "kshot-over-users.csv")
-    # A panel per user reads for a handful of users; a population is one panel, intervals over users.
-    many = len({r["user"] for r in rows}) > _PANELS
-    plot_kshot(summary if many else rows, out / "kshot.png", title="leave-one-user-out")
+    plot_kshot(rows, out / "kshot.png", title="leave-one-user-out")
     if choices:
         _print_choices(choices)
     _print_kshot(summary, k_values)

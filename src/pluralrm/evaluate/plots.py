@@ -59,10 +59,19 @@ def plot_head_accuracy(rows: list[dict], path: str | Path, *, title: str = "") -
     return Path(path)
 
 
+KSHOT_PANELS = 12  # most users drawn a panel each; a population is drawn as one panel of their mean
+
+
 def plot_kshot(rows: list[dict], path, *, title: str = "") -> None:
-    """One panel per user: accuracy vs k (log-ish x axis) per method, with 95 % bands."""
+    """One panel per user: accuracy vs k (log-ish x axis) per method, with 95 % bands. More than
+    :data:`KSHOT_PANELS` users (a population) are one panel: their mean, with 95 % bands over users."""
+    from pluralrm.adapt.kshot import over_users
+
     plt = _pyplot()
     users = list(dict.fromkeys(r["user"] for r in rows))
+    if len(users) > KSHOT_PANELS:
+        rows = over_users(rows)
+        users = list(dict.fromkeys(r["user"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     n_cols = min(3, len(users))
     n_rows = -(-len(users) // n_cols)

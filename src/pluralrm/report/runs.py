@@ -78,7 +78,7 @@ def kshot_section(folder: Path) -> Section:
         ),
         Table("Accuracy, mean over users", ["method", *(f"k={k}" for k in ks)], table),
         Figure(
-            "k-shot curves per user (95% intervals over draws)",
+            "k-shot curves per user (95% intervals over draws; a population: their mean, 95% over users)",
             inline_plot(plot_kshot, rows, title="leave-one-user-out"),
         ),
     ]
