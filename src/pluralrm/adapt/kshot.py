@@ -186,28 +186,13 @@ def run_kshot(
     """
     _check_methods(methods, LOO_METHODS)
     rows = []
-    # Targets whose seen pool is the same set of pairs (new users on prompts the pool never saw) share one
-    # fit: the same pairs, recipe and seed give the same model, so it is computed once, not once per user.
-    fitted: dict[bytes, tuple[PairFeatures, dict[str, RewardModel], str | None]] = {}
+    seen_pools = SeenPools(pool, decompose=decompose, config=config, seed=random_seed)
     for user, (adapt, test) in users.items():
-        shared = set(adapt.groups) & set(test.groups)
-        if shared:
-            raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
-        keep = seen_indices(pool, user, test)
-        key = np.packbits(np.isin(np.arange(len(pool)), keep)).tobytes()
-        if key not in fitted:
-            seen = pool.select(keep)
-            start = time.perf_counter()
-            model = fit_pool(seen, resolve_heads(seen, decompose, random_seed), seed=random_seed).model
-            models = {"drm": model}
-            if any(m.startswith("lore-") for m in methods):
-                models["lore"] = _lore_model(seen, model, decompose, lore_rank)
-            logger.info("%s: pool of %d pairs fitted in %.1f s", user, len(seen), time.perf_counter() - start)
-            chosen = None
-            if "auto" in methods:
-                chosen = auto_adapter(seen, config=config, decompose=decompose, seed=random_seed)
-            fitted[key] = (seen, models, chosen)
-        seen, models, chosen = fitted[key]
+        check_disjoint(user, adapt, test)
+        seen, model, chosen = seen_pools.fit(user, test, auto="auto" in methods)
+        models = {"drm": model}
+        if any(m.startswith("lore-") for m in methods):
+            models["lore"] = seen_pools.lore(user, test, lore_rank)
         wanted, adapter = list(methods), None
         if "auto" in wanted:
             assert chosen is not None  # computed with the fit whenever "auto" is asked for
@@ -236,6 +221,59 @@ def run_kshot(
             user_rows = [r for r in user_rows if r["method"] in methods] + auto
         rows += user_rows
     return rows
+
+
+def check_disjoint(user: str, adapt: PairFeatures, test: PairFeatures) -> None:
+    """``ValueError`` if a target's adaptation and test pairs share a prompt."""
+    shared = set(adapt.groups) & set(test.groups)
+    if shared:
+        raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
+
+
+class SeenPools:
+    """The pool each target may see (:func:`seen_pool`), fitted by the one recipe, with what ``auto``
+    chooses on it — once per distinct set of pairs.
+
+    Targets whose seen pool is the same set of pairs (new users on prompts the pool never saw) share one
+    fit: the same pairs, recipe and seed give the same model, so 200 new users cost one fit, not 200.
+    ``decompose.heads='auto'`` is made concrete on each seen pool (:func:`resolve_heads`).
+    """
+
+    def __init__(
+        self, pool: PairFeatures, *, decompose: DecomposeConfig, config: AdaptConfig, seed: int
+    ) -> None:
+        self.pool, self.decompose, self.config, self.seed = pool, decompose, config, seed
+        self._fits: dict[bytes, tuple[PairFeatures, RewardModel]] = {}
+        self._auto: dict[bytes, str] = {}
+        self._lore: dict[bytes, RewardModel] = {}
+
+    def _key(self, user: str, test: PairFeatures) -> tuple[bytes, np.ndarray]:
+        keep = seen_indices(self.pool, user, test)
+        return np.packbits(np.isin(np.arange(len(self.pool)), keep)).tobytes(), keep
+
+    def fit(
+        self, user: str, test: PairFeatures, *, auto: bool = False
+    ) -> tuple[PairFeatures, RewardModel, str | None]:
+        """(seen pool, model fitted on it, the adapter ``auto`` chooses there — or ``None`` if not asked)."""
+        key, keep = self._key(user, test)
+        if key not in self._fits:
+            seen = self.pool.select(keep)
+            start = time.perf_counter()
+            recipe = resolve_heads(seen, self.decompose, self.seed)
+            self._fits[key] = (seen, fit_pool(seen, recipe, seed=self.seed).model)
+            logger.info("%s: pool of %d pairs fitted in %.1f s", user, len(seen), time.perf_counter() - start)
+        seen, model = self._fits[key]
+        if auto and key not in self._auto:
+            self._auto[key] = auto_adapter(seen, config=self.config, decompose=self.decompose, seed=self.seed)
+        return seen, model, self._auto.get(key) if auto else None
+
+    def lore(self, user: str, test: PairFeatures, rank: int | None) -> RewardModel:
+        """The model of :meth:`fit` with a learned low-rank basis of the seen pool's users as heads."""
+        key, _ = self._key(user, test)
+        if key not in self._lore:
+            seen, model, _ = self.fit(user, test)
+            self._lore[key] = _lore_model(seen, model, self.decompose, rank)
+        return self._lore[key]
 
 
 def over_users(rows: Sequence[dict]) -> list[dict]:

@@ -27,11 +27,10 @@ from dataclasses import replace
 import numpy as np
 
 from pluralrm.adapt.active import STRATEGIES, next_pairs
-from pluralrm.adapt.kshot import auto_adapter, seen_pool
+from pluralrm.adapt.kshot import SeenPools, check_disjoint
 from pluralrm.adapt.personalize import build_profile
 from pluralrm.config import ACTIVE, ADAPT, DECOMPOSE, KSHOT, AdaptConfig, DecomposeConfig
 from pluralrm.data.features import PairFeatures
-from pluralrm.rewards.fitting import fit_pool
 from pluralrm.rewards.math import pair_correctness
 from pluralrm.rewards.reward_model import RewardModel
 
@@ -66,18 +65,12 @@ def run_kshot_active(
     if not ks:
         raise ValueError("kshot --select needs at least one k > 0")
     rows = []
+    seen_pools = SeenPools(pool, decompose=decompose, config=config, seed=random_seed)
     for user, (adapt, test) in users.items():
-        shared = set(adapt.groups) & set(test.groups)
-        if shared:
-            raise ValueError(f"user {user!r}: {len(shared)} prompts occur in both adaptation and test pairs")
-        seen = seen_pool(pool, user, test)
+        check_disjoint(user, adapt, test)
         start = time.perf_counter()
-        model = fit_pool(seen, decompose, seed=random_seed).model
-        chosen = (
-            auto_adapter(seen, config=config, decompose=decompose, seed=random_seed)
-            if adapter == "auto"
-            else adapter
-        )
+        seen, model, auto = seen_pools.fit(user, test, auto=adapter == "auto")
+        chosen = auto or adapter
         for strategy in strategies:
             accuracies = active_curves(
                 model,
