@@ -247,6 +247,29 @@ def test_kshot_select_cli_runs_end_to_end(tmp_path):
     assert bad.exit_code != 0 and "greedy" in bad.output
 
 
+def test_select_runs_in_the_layer_chosen_from_the_pool():
+    """--select with --layers: the active protocol's own ``candidates`` option reaches it."""
+    from pluralrm.adapt.choice import run_kshot_choosing
+    from pluralrm.adapt.kshot_active import run_kshot_active
+
+    pool, per_user = low_rank_users()
+    users = {"u0": per_user["u0"]}
+    rows, choices = run_kshot_choosing(
+        {"layer a": (pool, users), "layer b": (pool, users)},
+        choice_k=5,
+        protocol=run_kshot_active,
+        ks=(1, 3),
+        n_draws=2,
+        strategies=["random", "bald"],
+        candidates=30,
+        decompose=replace(DECOMPOSE, n_components=4),
+    )
+    assert choices["u0"].name == "layer a"  # equal candidates: the first listed
+    assert {(r["select"], r["k"], r["features"]) for r in rows} == {
+        (s, k, "layer a") for s in ("random", "bald") for k in (1, 3)
+    }
+
+
 def test_a_model_is_needed_in_the_candidates_space():
     model = RewardModel(namespace={}, backbone_name="", general=LinearRewardHead.from_coef(np.ones(3)))
     with pytest.raises(ValueError, match="candidates"):

@@ -105,6 +105,7 @@ def choose_features(
 
 def run_kshot_choosing(
     candidates: Mapping[str, tuple[PairFeatures, dict[str, tuple[PairFeatures, PairFeatures]]]],
+    /,  # positional only: the active protocol takes a ``candidates`` option of its own
     *,
     choice_k: int = DECOMPOSE.choice_k,
     choice_draws: int = DECOMPOSE.choice_draws,
@@ -157,7 +158,10 @@ def run_kshot_choosing(
             ", ".join(choice.users),
             ", ".join(f"{n} {s:.3f}" for n, s in choice.scores.items()),
         )
-    # One run per chosen space, so targets that share a seen pool share its fit too.
+    # One run per chosen space, so targets that share a seen pool share its fit too. The user-bt rows'
+    # penalty is run_kshot's; the active protocol's adapters read theirs from the AdaptConfig.
+    if protocol is run_kshot:
+        kshot_options["user_bt_alpha"] = user_bt_alpha
     rows: list[dict] = []
     for name in dict.fromkeys(choice.name for choice in choices.values()):
         pool, users = candidates[name]
@@ -165,7 +169,6 @@ def run_kshot_choosing(
         rows += protocol(
             pool,
             group,
-            user_bt_alpha=user_bt_alpha,
             random_seed=random_seed,
             extra={**base_extra, "features": name},
             **kshot_options,
