@@ -96,3 +96,35 @@ def _metric(text: str, name: str) -> float:
     match = re.search(rf"^{name}(?:\{{[^}}]*\}})? (\S+)$", text, re.M)
     assert match is not None, f"{name} not in /metrics"
     return float(match.group(1))
+
+
+def test_a_profile_rewritten_outside_the_server_is_served_at_once(make_client, served_model_dir, tmp_path):
+    """The server keeps profiles in memory (ProfileCache); a profile written by another writer of the same
+    file (``pluralrm adapt``, another server) after a request has cached it is what the next request
+    gets. Labelling through the server itself is covered in test_scoring."""
+    model = RewardModel.from_pretrained(served_model_dir)
+    writer = ProfileStore(tmp_path / "profiles.sqlite")  # make_client's store, through its own connection
+    n_heads = len(model.decomposed.components_)
+    before = UserProfile(
+        user="carol", weights=np.ones(n_heads), head_set=model.head_set, method="hyre", n_pairs=3
+    )
+    writer.put(before)
+    client = make_client()
+    token = client.post("/v1/users", json={"user": "carol"}, headers=admin()).json()["token"]
+    body = {"query": ["Water it when the soil is dry."]}
+
+    def served() -> list[float]:
+        reply = client.post("/v1/users/carol/get_reward", json=body, headers=bearer(token))
+        assert reply.status_code == 200, reply.text
+        return reply.json()["rewards"]
+
+    H = model.featurizer().encode(body["query"])
+    np.testing.assert_allclose(served(), model.rewards(H, user=before), rtol=1e-5, atol=1e-6)
+    after = UserProfile(
+        user="carol", weights=-3 * np.arange(n_heads), head_set=model.head_set, method="hyre", n_pairs=4
+    )
+    writer.put(after)
+    np.testing.assert_allclose(served(), model.rewards(H, user=after), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.rewards(H, user=before), model.rewards(H, user=after))
+    writer.delete("carol")
+    assert client.post("/v1/users/carol/get_reward", json=body, headers=bearer(token)).status_code == 404
