@@ -15,6 +15,9 @@ What a trainer or a product serving a population of users sees, measured in one 
   request names a *distinct* user, against the same burst all naming *one* user and against the general
   reward, rounds interleaved; also one request carrying all B queries (one user, and general), the
   batched-request bound. Texts/s and the ratios side by side, cached and fresh texts;
+* **the profile cache**: the per-user rows on cached texts again against a second server on the same
+  store with ``--profile-cache-entries 0`` (the store read on every request, as before the cache),
+  interleaved with the first;
 * **correctness**: a sample of the rewards served in the distinct-user bursts (and the general ones) equals
   the library's ``RewardModel.rewards([(prompt, response)], user=profile)`` with the stored profile, to
   1e-5; the script exits non-zero otherwise.
@@ -52,6 +55,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from serve_load import ADMIN_TOKEN, ServerProcess, _own_cpu, build_model, fresh_texts
 
 TOLERANCE = 1e-5
+CACHED = "profile cache"  # the server as it ships
+UNCACHED = "no profile cache"  # --profile-cache-entries 0: the store read per request
 
 
 def make_profiles(model_dir: Path, n_users: int, n_pairs: int, seed: int) -> list:
@@ -156,14 +161,19 @@ class Driver:
         return time.perf_counter() - start, [rewards[0] for _, rewards in replies]
 
 
-async def run_server_measurements(server: ServerProcess, args: argparse.Namespace, names: list[str]) -> dict:
+async def run_server_measurements(
+    servers: dict[str, ServerProcess], args: argparse.Namespace, names: list[str]
+) -> dict:
+    """Latency and bursts against ``servers[CACHED]`` (the defaults), with the per-user cases repeated
+    on ``servers[UNCACHED]`` (``--profile-cache-entries 0``: the store read on every request), rounds
+    interleaved across both so a change in the machine's load hits both alike."""
     rng = random.Random(args.seed)
     texts = iter(range(1, 10**6))
 
     def new_items(n: int) -> list[tuple[str, str]]:  # texts no request has sent before
         return fresh_texts(n, next(texts) * 10**5)
 
-    async with httpx.AsyncClient(base_url=server.url, timeout=60) as admin_client:
+    async with httpx.AsyncClient(base_url=servers[CACHED].url, timeout=60) as admin_client:
         start = time.perf_counter()
         tokens = {}
         for name in names:  # the product's way: the admin creates each user and their token
@@ -175,20 +185,28 @@ async def run_server_measurements(server: ServerProcess, args: argparse.Namespac
         create_users_s = time.perf_counter() - start
     print(f"created {len(names)} users and tokens over HTTP in {create_users_s:.1f} s", flush=True)
 
-    driver = Driver(server.url, tokens, max_connections=max(args.batches))
+    drivers = {key: Driver(s.url, tokens, max_connections=max(args.batches)) for key, s in servers.items()}
     samples: list[tuple[str | None, tuple[str, str], float]] = []  # (user, item, served reward)
     out: dict = {"create_users_s": create_users_s, "latency": [], "bursts": []}
+
+    async def warm(items: list[tuple[str, str]]) -> None:  # the texts' features into every server's cache
+        for driver in drivers.values():
+            await driver.burst([None] * len(items), items)
+
     try:
-        await driver.burst([None] * 16, new_items(16))  # warm up the backbone and the connections
+        await warm(new_items(16))  # the backbones and the connections too
 
         # (a) single requests, one at a time: a user drawn from the population, or the general reward
         for cache in ("cached", "fresh"):
             n = args.latency_requests if cache == "cached" else args.latency_requests // 2
-            warm = new_items(n)
+            cached_items = new_items(n)
             if cache == "cached":
-                await driver.burst([None] * n, warm)  # their features are in the server's cache now
-            for who in ("per-user", "general"):
-                items = warm if cache == "cached" else new_items(n)
+                await warm(cached_items)
+            rows = [("per-user", CACHED), ("general", CACHED)]
+            rows += [("per-user", UNCACHED)] if cache == "cached" else []
+            for who, key in rows:
+                items = cached_items if cache == "cached" else new_items(n)
+                server, driver = servers[key], drivers[key]
                 cpu_server, cpu_driver = server.cpu_seconds(), _own_cpu()
                 seconds = []
                 for item in items:
@@ -201,35 +219,45 @@ async def run_server_measurements(server: ServerProcess, args: argparse.Namespac
                 row = {
                     "texts": cache,
                     "reward": who,
+                    "server": key,
                     "requests": n,
                     "p50_ms": float(np.percentile(ms, 50)),
                     "p95_ms": float(np.percentile(ms, 95)),
-                    "server_cpu_s": server.cpu_seconds() - cpu_server,
-                    "driver_cpu_s": _own_cpu() - cpu_driver,
+                    "server_cpu_ms_per_request": (server.cpu_seconds() - cpu_server) / n * 1000,
+                    "driver_cpu_ms_per_request": (_own_cpu() - cpu_driver) / n * 1000,
                 }
                 out["latency"].append(row)
                 print(
-                    f"latency {cache:>6} {who:<8} p50 {row['p50_ms']:.1f} ms  p95 {row['p95_ms']:.1f} ms",
+                    f"latency {cache:>6} {who:<8} {key:<18} p50 {row['p50_ms']:.1f} ms  "
+                    f"p95 {row['p95_ms']:.1f} ms  "
+                    f"server CPU {row['server_cpu_ms_per_request']:.1f} ms/request",
                     flush=True,
                 )
 
         # (b) bursts of B concurrent requests: distinct users, one user, general; rounds interleaved
         for size in args.batches:
             cached_items = new_items(size)
-            await driver.burst([None] * size, cached_items)  # into the server's feature cache
+            await warm(cached_items)
             for cache in ("cached", "fresh"):
                 cases: dict[str, list[float]] = {}
                 cpu: dict[str, list[tuple[float, float]]] = {}
                 for _ in range(args.rounds if cache == "cached" else args.fresh_rounds):
                     distinct = rng.sample(names, size)
                     one = rng.choice(names)
-                    for case, users, whole in (
-                        ("distinct users", distinct, False),
-                        ("one user", [one] * size, False),
-                        ("general", [None] * size, False),
-                        ("one user, 1 request", [one], True),
-                        ("general, 1 request", [None], True),
-                    ):
+                    plan = [
+                        ("distinct users", CACHED, distinct, False),
+                        ("one user", CACHED, [one] * size, False),
+                        ("general", CACHED, [None] * size, False),
+                        ("one user, 1 request", CACHED, [one], True),
+                        ("general, 1 request", CACHED, [None], True),
+                    ]
+                    if cache == "cached":
+                        plan += [
+                            (f"distinct users, {UNCACHED}", UNCACHED, distinct, False),
+                            (f"one user, {UNCACHED}", UNCACHED, [one] * size, False),
+                        ]
+                    for case, key, users, whole in plan:
+                        server, driver = servers[key], drivers[key]
                         items = cached_items if cache == "cached" else new_items(size)
                         cpu_server, cpu_driver = server.cpu_seconds(), _own_cpu()
                         if whole:
@@ -241,7 +269,7 @@ async def run_server_measurements(server: ServerProcess, args: argparse.Namespac
                         cpu.setdefault(case, []).append(
                             (server.cpu_seconds() - cpu_server, _own_cpu() - cpu_driver)
                         )
-                        if case in ("distinct users", "general") and len(samples) < 8 * args.check:
+                        if case.startswith(("distinct users", "general")) and len(samples) < 8 * args.check:
                             for i in rng.sample(range(size), min(size, args.check // 2)):
                                 samples.append((users[i], items[i], rewards[i]))
                 base = float(np.median(cases["one user"]))
@@ -259,14 +287,15 @@ async def run_server_measurements(server: ServerProcess, args: argparse.Namespac
                     }
                     out["bursts"].append(row)
                     print(
-                        f"B={size:<4} {cache:>6} {case:<20} {row['texts_per_s']:8.1f} texts/s  "
+                        f"B={size:<4} {cache:>6} {case:<36} {row['texts_per_s']:8.1f} texts/s  "
                         f"vs one user {row['vs_one_user']:.2f}  vs general {row['vs_general']:.2f}  "
                         f"CPU ms/text server {row['server_cpu_ms_per_text']:.1f} "
                         f"driver {row['driver_cpu_ms_per_text']:.1f}",
                         flush=True,
                     )
     finally:
-        await driver.client.aclose()
+        for driver in drivers.values():
+            await driver.client.aclose()
     out["samples"] = samples
     return out
 
@@ -344,14 +373,19 @@ def main() -> None:
         flush=True,
     )
 
-    start = time.perf_counter()
-    server = ServerProcess(model_dir, store_path, options=[], log=work / "server.log")
-    startup_s = time.perf_counter() - start
-    print(f"server up in {startup_s:.1f} s on {server.url}", flush=True)
+    servers: dict[str, ServerProcess] = {}
     try:
-        measured = asyncio.run(run_server_measurements(server, args, [p.user for p in profiles]))
+        start = time.perf_counter()
+        servers[CACHED] = ServerProcess(model_dir, store_path, options=[], log=work / "server.log")
+        startup_s = time.perf_counter() - start
+        print(f"server up in {startup_s:.1f} s on {servers[CACHED].url}", flush=True)
+        servers[UNCACHED] = ServerProcess(
+            model_dir, store_path, options=["--profile-cache-entries", "0"], log=work / "server-uncached.log"
+        )
+        measured = asyncio.run(run_server_measurements(servers, args, [p.user for p in profiles]))
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
     checked = check_samples(model_dir, store_path, measured.pop("samples"))
     print(
         f"correctness: {checked['samples']} served rewards ({checked['per_user_samples']} per-user) vs "
@@ -384,9 +418,16 @@ def main() -> None:
             f"| {r['vs_general']:.2f} | {r['server_cpu_ms_per_text']:.1f} / "
             f"{r['driver_cpu_ms_per_text']:.1f} |"
         )
-    lines += ["", "| texts | reward | p50 ms | p95 ms |", "|---|---|---:|---:|"]
+    lines += [
+        "",
+        "| texts | reward | server | p50 ms | p95 ms | server CPU ms/request |",
+        "|---|---|---|---:|---:|---:|",
+    ]
     for r in measured["latency"]:
-        lines.append(f"| {r['texts']} | {r['reward']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} |")
+        lines.append(
+            f"| {r['texts']} | {r['reward']} | {r['server']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+            f"| {r['server_cpu_ms_per_request']:.1f} |"
+        )
     (args.out / "profiles_at_scale.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if checked["max_abs_diff"] > TOLERANCE:
