@@ -121,18 +121,19 @@ def _size(path: Path) -> int:
 
 
 class Driver:
-    """Requests to the server from one httpx client (connections kept open across bursts)."""
+    """Requests to one server. Single requests share one client; each burst opens its own connections
+    (in its timed span, alike for every case) and closes them after: a connection left idle between bursts
+    races uvicorn's keep-alive timeout, which closes it under a request sent on it (httpx.ReadError)."""
 
     def __init__(self, url: str, tokens: dict[str, str], max_connections: int) -> None:
-        # Idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them, so a burst never
-        # races the server on a connection it is closing (an httpx.ReadError otherwise, after a long burst).
-        limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=4.0
-        )
-        self.client = httpx.AsyncClient(base_url=url, timeout=300, limits=limits)
+        self.url = url
+        self.max_connections = max_connections
+        self.client = httpx.AsyncClient(base_url=url, timeout=300)
         self.tokens = tokens
 
-    async def reward(self, user: str | None, items: list[tuple[str, str]]) -> tuple[float, list[float]]:
+    async def reward(
+        self, user: str | None, items: list[tuple[str, str]], client: httpx.AsyncClient | None = None
+    ) -> tuple[float, list[float]]:
         """Seconds and rewards of one request: ``items`` (prompt, response) as OpenRLHF sends them (a
         ChatML-templated prompt, and the query that continues it with the response)."""
         prompts = [f"<|im_start|>user\n{p}<|im_end|>\n<|im_start|>assistant\n" for p, _ in items]
@@ -145,7 +146,7 @@ class Driver:
         else:
             path, headers = f"/v1/users/{user}/get_reward", {"Authorization": f"Bearer {self.tokens[user]}"}
         start = time.perf_counter()
-        reply = await self.client.post(path, json=body, headers=headers)
+        reply = await (client or self.client).post(path, json=body, headers=headers)
         seconds = time.perf_counter() - start
         if reply.status_code != 200:
             raise RuntimeError(f"{path}: HTTP {reply.status_code}: {reply.text[:300]}")
@@ -156,9 +157,14 @@ class Driver:
 
     async def burst(self, users: list[str | None], items: list[tuple[str, str]]) -> tuple[float, list[float]]:
         """All requests at once (request i: ``users[i]``, ``items[i]``); wall seconds and their rewards."""
-        start = time.perf_counter()
-        replies = await asyncio.gather(*(self.reward(u, [it]) for u, it in zip(users, items, strict=True)))
-        return time.perf_counter() - start, [rewards[0] for _, rewards in replies]
+        limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=self.url, timeout=300, limits=limits) as client:
+            start = time.perf_counter()
+            replies = await asyncio.gather(
+                *(self.reward(u, [it], client) for u, it in zip(users, items, strict=True))
+            )
+            seconds = time.perf_counter() - start
+        return seconds, [rewards[0] for _, rewards in replies]
 
 
 async def run_server_measurements(
