@@ -193,6 +193,9 @@ class ServeConfig:
     # with 2,048 tokens per pass pads short texts to the longest (66 vs 86 texts/s: serve_batches.py).
     max_batch_tokens: int = _setting(512, "Most padded tokens per forward pass (a batch is split by length).")
     cache_entries: int = _setting(50_000, "Feature vectors of recent texts kept in memory (0: none).")
+    profile_cache_entries: int = _setting(
+        10_000, "Profiles kept in memory until the profile store changes (0: read the store per request)."
+    )
     max_body_bytes: int = _setting(4 * 1024 * 1024, "Largest request body accepted (larger: HTTP 413).")
     max_texts: int = _setting(512, "Most responses or queries in one request (more: HTTP 422).")
     max_text_chars: int = _setting(32_000, "Longest prompt or response in characters (longer: HTTP 422).")

@@ -4,6 +4,7 @@ from pluralrm.adapt.adapters import BestHeadAdapter, HyReAdapter, LogisticAdapte
 from pluralrm.adapt.personalize import build_profile, fit_user_weights
 from pluralrm.adapt.profiles import (
     Comparison,
+    ProfileCache,
     ProfileMismatchError,
     ProfileNotFoundError,
     ProfileStore,
@@ -17,6 +18,7 @@ __all__ = [
     "Comparison",
     "HyReAdapter",
     "LogisticAdapter",
+    "ProfileCache",
     "ProfileMismatchError",
     "ProfileNotFoundError",
     "ProfileStore",

@@ -130,6 +130,7 @@ def create_app(
             yield
         finally:
             await batcher.stop()
+            state.profile_cache.close()
 
     app = FastAPI(
         title="pluralrm reward server",

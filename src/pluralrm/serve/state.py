@@ -7,12 +7,12 @@ import binascii
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from pluralrm.adapt.profiles import ProfileNotFoundError, ProfileStore, UserProfile
+from pluralrm.adapt.profiles import ProfileCache, ProfileNotFoundError, ProfileStore, UserProfile
 from pluralrm.config import ServeConfig
 from pluralrm.rewards.reward_model import RewardModel, comparable_namespace
 from pluralrm.serve.batching import FeatureService
@@ -42,6 +42,12 @@ class ServerState:
     featurizer: Featurizer | None = None  # set at startup, when the backbone is loaded
     service: FeatureService | None = None
     loop: LabelLoop | None = None  # a mounted labelling project's bridge to the profiles
+    # Profiles in memory until the store's file changes: a per-user request reads no SQLite row
+    # (benchmarks/profiles_at_scale.py measures the per-user path against the general reward).
+    profile_cache: ProfileCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.profile_cache = ProfileCache(self.profiles, self.config.profile_cache_entries)
 
     def check_texts(self, field: str, texts: Sequence[str]) -> None:
         """Refuse too many texts or too long ones with a message naming the field and item (HTTP 422)."""
@@ -59,7 +65,7 @@ class ServerState:
 
     def profile(self, user: str) -> UserProfile:
         try:
-            return self.profiles.get(user, head_set=self.model.head_set)
+            return self.profile_cache.get(user, head_set=self.model.head_set)
         except ProfileNotFoundError:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
