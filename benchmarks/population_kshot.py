@@ -42,6 +42,7 @@ from pluralrm.data.population import make_population, queries_from_ranked
 from pluralrm.pool import features_for_layers
 from pluralrm.rewards.linear_head import LinearRewardHead
 from pluralrm.rewards.math import pair_correctness
+from pluralrm.rewards.reward_model import RewardModel
 
 KS = (1, 3, 5, 10, 15, 30)
 LAYERS = (1, 2, 3, 4, 5, 6)
@@ -69,10 +70,17 @@ def oracle_heads(made, seen: PairFeatures, users) -> dict[str, np.ndarray]:
     return heads
 
 
+def head_accuracy(coef: np.ndarray, test: PairFeatures) -> float:
+    """Accuracy on ``test`` of a linear head with weights ``coef``, scored by the product's one path."""
+    model = RewardModel(namespace=test.namespace, backbone_name=test.backbone_name)
+    model.general = LinearRewardHead.from_coef(coef)
+    return float(pair_correctness(model.margins(test)).mean())
+
+
 def linear_oracle(made, seen: PairFeatures, tests: dict[str, PairFeatures]) -> dict[str, float]:
     """Per unseen user: the accuracy of their :func:`oracle_heads` head on their test pairs."""
     heads = oracle_heads(made, seen, list(tests))
-    return {user: float(pair_correctness(tests[user].differences @ heads[user]).mean()) for user in tests}
+    return {user: head_accuracy(heads[user], tests[user]) for user in tests}
 
 
 def one_alpha(alpha: float, queries, args) -> list[dict]:

@@ -30,10 +30,10 @@ from pluralrm.data import load_ranked
 from pluralrm.data.population import make_population, queries_from_ranked
 from pluralrm.pool import features_for_layers
 from pluralrm.rewards.fitting import fit_pool
-from pluralrm.rewards.math import pair_correctness
 from population_kshot import (  # the sibling benchmark (run from the repo root)
     DOMAIN_SET,
     by_user,
+    head_accuracy,
     oracle_heads,
 )
 
@@ -63,7 +63,7 @@ def main() -> None:
         D = seen.differences.astype(np.float64)
         metric = D.T @ D / len(D)  # cosines in the geometry of the pair differences
         ceiling = made.bayes_ceiling()
-        oracle = [float(pair_correctness(tests[u].differences @ h).mean()) for u, h in heads.items()]
+        oracle = [head_accuracy(h, tests[u]) for u, h in heads.items()]
         print(f"\nalpha {alpha}, layer {args.layer}: {len(heads)} unseen users")
         print(
             f"  Bayes ceiling {np.mean([ceiling[u] for u in heads]):.3f}; linear oracle {np.mean(oracle):.3f}"
@@ -78,7 +78,7 @@ def main() -> None:
                     coef = np.linalg.lstsq(V.T @ metric @ V, V.T @ metric @ h, rcond=None)[0]
                     p = V @ coef
                     cosines.append(float(p @ metric @ h / np.sqrt((h @ metric @ h) * (p @ metric @ p))))
-                    accuracies.append(float(pair_correctness(tests[user].differences @ p).mean()))
+                    accuracies.append(head_accuracy(p, tests[user]))
                 print(
                     f"  {kind:5s} heads, rank {rank:2d}: cosine with the oracle {np.mean(cosines):.2f}; "
                     f"oracle projected onto them {np.mean(accuracies):.3f}"

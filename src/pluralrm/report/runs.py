@@ -12,8 +12,7 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
-
+from pluralrm.adapt.kshot import over_users
 from pluralrm.data.errors import DataValidationError, RecordLocation
 from pluralrm.evaluate.plots import plot_kshot
 from pluralrm.report.figures import file_uri, grouped_bars, inline_plot, line_chart
@@ -63,13 +62,11 @@ def kshot_section(folder: Path) -> Section:
     section = Section(title=folder.name, kind="kshot", source=str(folder))
     ks = sorted({r["k"] for r in rows})
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    table = []
-    for method in methods:
-        cells = []
-        for k in ks:
-            values = [r["mean"] for r in rows if r["method"] == method and r["k"] == k]
-            cells.append(cell(float(np.mean(values))) if values else "")
-        table.append([str(method), *cells])
+    summary = {(r["method"], r["k"]): r for r in over_users(rows)}  # the CLI's kshot-over-users.csv
+    table = [
+        [str(method), *(cell(summary[method, k]["mean"]) if (method, k) in summary else "" for k in ks)]
+        for method in methods
+    ]
     users = list(dict.fromkeys(r["user"] for r in rows))
     section.blocks += [
         Text(
