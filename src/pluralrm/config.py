@@ -116,12 +116,21 @@ class ActiveConfig:
 
     strategy: str = _setting(
         "bald",
-        "Rule choosing the next pair: random, uncertainty, vote_entropy, margin_variance, bald or logdet "
-        "(default: the best measured, docs/reports/personalization.md).",
+        "Rule choosing the next pair: random, uncertainty, vote_entropy, margin_variance, bald, epig or "
+        "logdet (default: the best measured, docs/reports/personalization.md).",
     )
     cold_start: str = _setting(
         "random",
         "The first pair, before any label: random (a seeded draw) or pool (the rule under the pool's prior).",
+    )
+    targets: int = _setting(
+        256,
+        "epig: candidate pairs (a seeded sample) whose labels the next pair should inform.",
+    )
+    shortlist: int = _setting(
+        1024,
+        "epig: beyond this many candidates the exact score is computed for this many, ranked first by a "
+        "low-rank sketch of it (what keeps one pick among 10,000 fast).",
     )
     candidates: int = _setting(
         256,

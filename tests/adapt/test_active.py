@@ -112,6 +112,66 @@ def test_vote_entropy_and_margin_variance_read_the_posterior():
     assert entropy[1] == pytest.approx(np.log(2)) and entropy[0] < entropy[1]
 
 
+def test_epig_is_the_gaussian_mutual_information_with_the_targets_labels(model_and_user):
+    """Against the dense posterior: mean over targets of −½ log(1 − ρ²), ρ the pseudo-labels' correlation."""
+    model, D = model_and_user
+    belief = posterior(model, D[:6], adapter="bt")
+    X, order = D[6:60], np.random.default_rng(1).permutation(54)
+    value = scores(belief, X, "epig", order=order, targets=20)
+    Xz = X / belief.scale
+    cov = Xz @ _dense_posterior(belief) @ Xz.T
+    p = 1 / (1 + np.exp(-(X @ belief.mean)))
+    noise = np.diag(cov) + 1 / (p * (1 - p))
+    t = order[:20]
+    rho2 = cov[:, t] ** 2 / (noise[:, None] * noise[None, t])
+    np.testing.assert_allclose(value, (-0.5 * np.log(1 - rho2)).mean(axis=1), rtol=1e-6)
+
+
+def test_epig_asks_the_pair_that_informs_the_others_not_the_widest():
+    """Twenty pairs along one direction and a long outlier: BALD asks the outlier (largest variance),
+    EPIG a pair of the crowd (what most pairs' labels depend on)."""
+    rng = np.random.default_rng(0)
+    crowd = np.array([1.0, 0.0, 0.0]) + 0.05 * rng.normal(size=(20, 3))
+    X = np.vstack([crowd, [[0.0, 0.0, 3.0]]])
+    belief = Belief(np.zeros(3), np.zeros((3, 0)), 1.0, 1.0, np.zeros((0, 3)), np.zeros(0))
+    assert int(np.argmax(scores(belief, X, "bald"))) == 20
+    assert int(np.argmax(scores(belief, X, "epig"))) < 20
+
+
+def test_epig_batch_conditions_each_pick_so_a_page_is_diverse(model_and_user):
+    """Its first pick is the one-pair pick; a near copy of it is not the second, which top-2 would take."""
+    model, D = model_and_user
+    X = D[5:]
+    first = next_pairs(model, X, D[:5], strategy="epig", seed=2)[0]
+    copy = len(X)
+    X = np.vstack([X, X[first] + 1e-6])
+    values = scores(posterior(model, D[:5]), X, "epig", order=np.random.default_rng(2).permutation(len(X)))
+    assert sorted(np.argsort(-values)[:2].tolist()) == sorted([first, copy])  # unconditioned: both on top
+    batch = next_pairs(model, X, D[:5], strategy="epig", n=2, seed=2)
+    assert batch[0] in (first, copy) and batch[1] not in (first, copy)
+
+
+def test_epig_shortlist_keeps_the_exact_picks(model_and_user):
+    """Beyond ACTIVE.shortlist candidates the exact score is computed on a sketch's shortlist only: the
+    pairs asked are still those the exact score over every candidate asks."""
+    from pluralrm.adapt.active import _epig_picks
+    from pluralrm.config import ACTIVE
+
+    model, D = model_and_user
+    rng = np.random.default_rng(4)
+    X = D[rng.integers(len(D), size=3 * ACTIVE.shortlist)] + 0.5 * rng.normal(
+        size=(3 * ACTIVE.shortlist, D.shape[1])
+    )
+    for adapter in ("bt", "map"):
+        belief = posterior(model, D[:5], adapter=adapter)
+        for seed in range(3):
+            order = np.random.default_rng(seed).permutation(len(X))
+            exact = _epig_picks(belief, X, 3, order, shortlist=len(X))
+            assert next_pairs(model, X, D[:5], strategy="epig", n=3, seed=seed, adapter=adapter) == exact
+            values = scores(belief, X, "epig", order=order)
+            assert exact[0] == int(order[np.argmax(values[order])])
+
+
 def test_logdet_batch_avoids_near_duplicates(model_and_user):
     """A batch of 2 from {x, x + tiny, y}: never the two near-copies, whatever x's variance."""
     model, D = model_and_user
