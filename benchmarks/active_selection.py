@@ -122,7 +122,14 @@ def labels_to_reach(curve: np.ndarray, ks: list[int], target: float) -> int | No
     return ks[int(hit[0])] if len(hit) else None
 
 
-def report(name: str, results: dict, strategies, ks) -> str:
+def report(
+    name: str,
+    results: dict,
+    strategies,
+    ks,
+    by_user: bool = True,
+    ceiling_name: str = "all-pairs per-user BT",
+) -> str:
     users = list(results)
     ceiling = float(np.mean([results[u]["ceiling"] for u in users]))
     mean_curve = {
@@ -138,10 +145,11 @@ def report(name: str, results: dict, strategies, ks) -> str:
     def fmt(v):
         return ">50" if v is None else str(v)
 
-    chosen = ", ".join(f"{u}: {results[u]['layer']}, {results[u]['adapter']}" for u in users)
+    chosen = ", ".join(f"{u}: {results[u]['layer']}, {results[u]['adapter']}" for u in users[:8])
+    chosen += ", …" if len(users) > 8 else ""
     lines = [
         f"\n### {name} users ({chosen})",
-        f"all-pairs per-user BT accuracy (mean): {ceiling:.3f}; 90 % = {0.9 * ceiling:.3f}, "
+        f"{ceiling_name} accuracy (mean): {ceiling:.3f}; 90 % = {0.9 * ceiling:.3f}, "
         f"95 % = {0.95 * ceiling:.3f}\n",
         "| rule | k=1 | k=3 | k=5 | k=10 | k=20 | k=50 | labels to 90 % | to 95 % | k=5 − random (95 % CI) "
         "| worst k: − random (95 % CI) |",
@@ -171,6 +179,8 @@ def report(name: str, results: dict, strategies, ks) -> str:
             f"| {s} | {' | '.join(cells)} | {fmt(r90)}{ratio(r90, rand90)} | {fmt(r95)}{ratio(r95, rand95)} "
             f"| {gain} | {worst_cell} |"
         )
+    if not by_user:
+        return "\n".join(lines)
     per_user = ["", "| user | ceiling | " + " | ".join(f"{s} to 90 % / 95 %" for s in strategies) + " |"]
     per_user.append("|---|---|" + "---|" * len(strategies))
     for u in users:
@@ -182,6 +192,35 @@ def report(name: str, results: dict, strategies, ks) -> str:
             cells.append(" / ".join(reach))
         per_user.append(f"| {u} | {r['ceiling']:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines + per_user)
+
+
+def from_kshot_csv(path: Path) -> tuple[dict, list[str], list[int]]:
+    """Per-user curves from ``pluralrm kshot --select``'s ``kshot.csv`` (each user's mean over draws).
+
+    The ceiling is each user's accuracy at the largest k (for the population's 50 adaptation pairs: the
+    same adapter on all of them), so the intervals in :func:`report` are over users, not draws.
+    """
+    import csv
+
+    with path.open() as f:
+        rows = [r for r in csv.DictReader(f) if r.get("select")]
+    if not rows:
+        sys.exit(f"{path}: no 'select' rows; run pluralrm kshot --select first")
+    ks = sorted({int(r["k"]) for r in rows})
+    strategies = list(dict.fromkeys(r["select"] for r in rows))
+    cell = {(r["user"], r["select"], int(r["k"])): float(r["mean"]) for r in rows}
+    users = list(dict.fromkeys(r["user"] for r in rows))
+    results = {}
+    for u in users:
+        curves = {s: np.array([[cell[(u, s, k)] for k in ks]]) for s in strategies}
+        adapter = next(r["adapter"] for r in rows if r["user"] == u)
+        results[u] = {
+            "layer": "",
+            "adapter": adapter,
+            "ceiling": float(curves["random"][0, -1]),
+            "curves": curves,
+        }
+    return results, strategies, ks
 
 
 def speed(repeats: int = 20) -> None:
@@ -234,10 +273,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--layers", default="1,2,3,4,5,6", help="candidate MiniLM layers (chosen per target)")
     parser.add_argument("--speed", action="store_true")
+    parser.add_argument(
+        "--kshot-csv", type=Path, help="summarize a pluralrm kshot --select run's kshot.csv (many users)"
+    )
     parser.add_argument("--out", type=Path, default=Path("out/active"))
     args = parser.parse_args()
     if args.speed:
         speed()
+        return
+    if args.kshot_csv:
+        results, strategies, ks = from_kshot_csv(args.kshot_csv)
+        name = f"{args.kshot_csv.parent.name}: {len(results)}"
+        ceiling = f"the same adapter on all {ks[-1]} pairs"
+        print(report(name, results, strategies, ks, by_user=False, ceiling_name=ceiling))
         return
     strategies = args.strategies.split(",")
     if "random" not in strategies:

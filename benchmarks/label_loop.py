@@ -10,7 +10,7 @@ the ceiling of a profile fitted on every candidate pair. Data: ../shared/data/ds
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/label_loop.py [--labels 10] [--random-draws 5]
+    OMP_NUM_THREADS=1 python benchmarks/label_loop.py [--labels 10] [--random-draws 5] [--strategy epig]
 """
 
 from __future__ import annotations
@@ -131,6 +131,7 @@ def run(model_dir: Path, root: Path, candidates, test, *, strategy: str, users: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=10, help="Labels each scripted labeller gives.")
+    parser.add_argument("--strategy", help="The active rule (default: the server's, ActiveConfig.strategy).")
     parser.add_argument("--random-draws", type=int, default=5, help="Labellers (random draws) for random.")
     parser.add_argument("--pool", type=int, default=300, help="Pool pairs (other domains).")
     parser.add_argument("--candidates", type=int, default=120, help="Candidate pairs on the page.")
@@ -143,13 +144,13 @@ def main() -> None:
     from pluralrm.adapt.active import DEFAULT_STRATEGY
     from pluralrm.data import load_pairs
 
+    strategy = args.strategy or DEFAULT_STRATEGY
+
     root = Path(tempfile.mkdtemp(prefix="label-loop-"))
     os.environ.setdefault("PLURALRM_CACHE", str(root / "cache"))
     pairs = load_pairs(source, skip_invalid=True).records
     print(f"{args.labels} labels per labeller on the page; served per-user accuracy on held-out pairs")
-    print(
-        f"{'user':<14} {'active (' + DEFAULT_STRATEGY + ')':>14} {'random (mean ± sd)':>20} {'all pairs':>10}"
-    )
+    print(f"{'user':<14} {'active (' + strategy + ')':>14} {'random (mean ± sd)':>20} {'all pairs':>10}")
     rows = []
     for domain in DOMAINS:
         pool, candidates, test = split(pairs, domain, args.pool, args.candidates, args.test)
@@ -157,7 +158,7 @@ def main() -> None:
         work.mkdir()
         model_dir = fit_model(pool, work)
         active = run(
-            model_dir, work, candidates, test, strategy=DEFAULT_STRATEGY, users=[domain], n_labels=args.labels
+            model_dir, work, candidates, test, strategy=strategy, users=[domain], n_labels=args.labels
         )
         draws = [f"{domain}-{r}" for r in range(args.random_draws)]
         random = run(model_dir, work, candidates, test, strategy="random", users=draws, n_labels=args.labels)

@@ -115,7 +115,7 @@ class ActiveConfig:
     """Which pair a user is asked next (:mod:`pluralrm.adapt.active`; ``pluralrm kshot --select``)."""
 
     strategy: str = _setting(
-        "bald",
+        "epig",
         "Rule choosing the next pair: random, uncertainty, vote_entropy, margin_variance, bald, epig or "
         "logdet (default: the best measured, docs/reports/personalization.md).",
     )

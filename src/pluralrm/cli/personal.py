@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pluralrm.adapt.active import STRATEGIES
 from pluralrm.cli.common import (
     CacheOption,
     SkipInvalidOption,
@@ -102,8 +103,8 @@ def kshot(
     select: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated selection rules (random, uncertainty, vote_entropy, margin_variance, bald, "
-            "logdet): the target's k pairs are chosen one at a time, each label revealed before the next "
+            help=f"Comma-separated selection rules ({', '.join(STRATEGIES)}): the target's k pairs are "
+            "chosen one at a time, each label revealed before the next "
             "pick, instead of drawn at random; random selection runs beside them with the same adapter. "
             "Replaces --methods."
         ),
