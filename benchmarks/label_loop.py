@@ -5,12 +5,14 @@ three domains' pairs), a scripted labeller who prefers their domain's response a
 labelling routes the page posts to (``/label/api/next``, ``/label/api/labels``; the browser itself is
 driven by ``tests/serve/test_label_browser.py``), with the pairs the server's active rule picks for their
 profile — then the accuracy of their *served* reward (``/v1/score``) on held-out pairs of other prompts is
-printed, next to the same flow with random pairs (several labellers, each with their own random draw) and
-the ceiling of a profile fitted on every candidate pair. Data: ../shared/data/dsp (skips when absent).
+printed, next to the same flow with random pairs and the ceiling of a profile fitted on every candidate pair.
+Each rule has ``--draws`` labellers per user; labeller ``r`` of either rule gets the same seeded first pair
+(the cold start), so the two rules' runs are paired and the last line is their mean difference with a 95 %
+interval over (user, labeller). Data: ../shared/data/dsp (skips when absent).
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/label_loop.py [--labels 10] [--random-draws 5] [--strategy epig]
+    OMP_NUM_THREADS=1 python benchmarks/label_loop.py [--labels 10] [--draws 5] [--strategy bald]
 """
 
 from __future__ import annotations
@@ -132,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=10, help="Labels each scripted labeller gives.")
     parser.add_argument("--strategy", help="The active rule (default: the server's, ActiveConfig.strategy).")
-    parser.add_argument("--random-draws", type=int, default=5, help="Labellers (random draws) for random.")
+    parser.add_argument("--draws", type=int, default=5, help="Labellers per rule (each with its own seed).")
     parser.add_argument("--pool", type=int, default=300, help="Pool pairs (other domains).")
     parser.add_argument("--candidates", type=int, default=120, help="Candidate pairs on the page.")
     parser.add_argument("--test", type=int, default=200, help="Held-out pairs of the user, other prompts.")
@@ -150,26 +152,33 @@ def main() -> None:
     os.environ.setdefault("PLURALRM_CACHE", str(root / "cache"))
     pairs = load_pairs(source, skip_invalid=True).records
     print(f"{args.labels} labels per labeller on the page; served per-user accuracy on held-out pairs")
-    print(f"{'user':<14} {'active (' + strategy + ')':>14} {'random (mean ± sd)':>20} {'all pairs':>10}")
-    rows = []
+    print(f"{'user':<14} {strategy + ' (mean ± sd)':>16} {'random (mean ± sd)':>20} {'all pairs':>10}")
+    rows, paired = [], []
     for domain in DOMAINS:
         pool, candidates, test = split(pairs, domain, args.pool, args.candidates, args.test)
         work = root / domain
         work.mkdir()
         model_dir = fit_model(pool, work)
-        active = run(
-            model_dir, work, candidates, test, strategy=strategy, users=[domain], n_labels=args.labels
-        )
-        draws = [f"{domain}-{r}" for r in range(args.random_draws)]
+        # several labellers per rule: each one's first pair is its own seeded draw (ActiveConfig.cold_start)
+        draws = [f"{domain}-{r}" for r in range(args.draws)]
+        active = run(model_dir, work, candidates, test, strategy=strategy, users=draws, n_labels=args.labels)
         random = run(model_dir, work, candidates, test, strategy="random", users=draws, n_labels=args.labels)
-        values = np.array([random[u] for u in draws])
-        rows.append((active[domain], values.mean(), random["all"]))
+        mine, theirs = np.array([active[u] for u in draws]), np.array([random[u] for u in draws])
+        rows.append((mine.mean(), theirs.mean(), random["all"]))
+        paired.append(mine - theirs)
         print(
-            f"{domain:<14} {active[domain]:>14.3f} {values.mean():>12.3f} ± {values.std(ddof=1):.3f} "
-            f"{random['all']:>10.3f}   ({len(candidates)} candidates, {len(test)} held out)"
+            f"{domain:<14} {mine.mean():>8.3f} ± {mine.std(ddof=1):.3f} {theirs.mean():>12.3f} ± "
+            f"{theirs.std(ddof=1):.3f} {random['all']:>10.3f}   "
+            f"({len(candidates)} candidates, {len(test)} held out)"
         )
     mean = np.mean(rows, axis=0)
-    print(f"{'mean':<14} {mean[0]:>14.3f} {mean[1]:>12.3f}         {mean[2]:>10.3f}")
+    print(f"{'mean':<14} {mean[0]:>8.3f}         {mean[1]:>12.3f}         {mean[2]:>10.3f}")
+    gain = np.concatenate(paired)
+    half = 1.96 * gain.std(ddof=1) / np.sqrt(len(gain))
+    print(
+        f"{strategy} − random: {100 * gain.mean():+.1f} ± {100 * half:.1f} points "
+        f"(95 % over {len(gain)} labellers)"
+    )
 
 
 if __name__ == "__main__":

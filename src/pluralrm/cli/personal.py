@@ -130,7 +130,7 @@ def kshot(
     before the next pick; the csv's 'select' column names the rule.
 
     Example: pluralrm kshot --pool others.jsonl --adapt alice=alice_adapt.jsonl --test alice=alice_test.jsonl
-    --out out/kshot --select bald
+    --out out/kshot --select epig
     """
     from pluralrm.adapt.choice import run_kshot_choosing
     from pluralrm.adapt.kshot import LOO_METHODS, over_users, run_kshot
