@@ -145,7 +145,10 @@ def report(
     def fmt(v):
         return ">50" if v is None else str(v)
 
-    chosen = ", ".join(f"{u}: {results[u]['layer']}, {results[u]['adapter']}" for u in users[:8])
+    chosen = ", ".join(
+        f"{u}: " + ", ".join(str(v) for v in (results[u]["layer"], results[u]["adapter"]) if v)
+        for u in users[:8]
+    )
     chosen += ", …" if len(users) > 8 else ""
     lines = [
         f"\n### {name} users ({chosen})",
@@ -213,10 +216,10 @@ def from_kshot_csv(path: Path) -> tuple[dict, list[str], list[int]]:
     results = {}
     for u in users:
         curves = {s: np.array([[cell[(u, s, k)] for k in ks]]) for s in strategies}
-        adapter = next(r["adapter"] for r in rows if r["user"] == u)
+        first = next(r for r in rows if r["user"] == u)
         results[u] = {
-            "layer": "",
-            "adapter": adapter,
+            "layer": first.get("features", ""),
+            "adapter": first["adapter"],
             "ceiling": float(curves["random"][0, -1]),
             "curves": curves,
         }

@@ -45,20 +45,25 @@ def split(pairs: list[dict], domain: str, n_pool: int, n_candidates: int, n_test
     return pool, candidates, test
 
 
-def fit_model(pool: list[dict], root: Path) -> Path:
+def fit_model(pool: list[dict], root: Path, adapters: str) -> Path:
+    """``pluralrm decompose`` on the pool, each pair labelled with its domain as the user, so that
+    ``--adapters`` chooses the served adapter on the pool's own users (the product's default path)."""
     from typer.testing import CliRunner
 
     from pluralrm.cli import app
 
-    (root / "pool.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pool))
+    (root / "pool.jsonl").write_text("".join(json.dumps({**p, "user": p["subset"]}) + "\n" for p in pool))
     args = ["decompose", str(root / "pool.jsonl"), "--backbone", "minilm", "--components", "8"]
+    if adapters:
+        args += ["--adapters", adapters]
     result = CliRunner().invoke(app, [*args, "--out", str(root / "drm")])
     if result.exit_code != 0:
         raise SystemExit(f"pluralrm decompose failed:\n{result.output}")
     return root / "drm"
 
 
-def accuracy(api: httpx.Client, user: str, token: str, test: list[dict]) -> float:
+def accuracy(api: httpx.Client, user: str | None, token: str, test: list[dict]) -> float:
+    """Served accuracy on ``test`` for ``user`` (``None``: the general reward)."""
     right = []
     for prompt in dict.fromkeys(p["prompt"] for p in test):
         pairs = [{"chosen": p["chosen"], "rejected": p["rejected"]} for p in test if p["prompt"] == prompt]
@@ -125,6 +130,7 @@ def run(model_dir: Path, root: Path, candidates, test, *, strategy: str, users: 
                 headers={"Authorization": f"Bearer {token}"},
             ).raise_for_status()
             out["all"] = accuracy(api, "all", token, test)
+            out["general"] = accuracy(api, None, ADMIN, test)
     server.should_exit = True
     thread.join(timeout=30)
     return out
@@ -134,6 +140,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=10, help="Labels each scripted labeller gives.")
     parser.add_argument("--strategy", help="The active rule (default: the server's, ActiveConfig.strategy).")
+    parser.add_argument(
+        "--adapters",
+        default="map,bt",
+        help="decompose --adapters: the served adapter chosen on the pool's users ('': none, so map)",
+    )
     parser.add_argument("--draws", type=int, default=5, help="Labellers per rule (each with its own seed).")
     parser.add_argument("--pool", type=int, default=300, help="Pool pairs (other domains).")
     parser.add_argument("--candidates", type=int, default=120, help="Candidate pairs on the page.")
@@ -144,7 +155,9 @@ def main() -> None:
         raise SystemExit(f"{source} is absent: this benchmark needs the shared DSP data")
 
     from pluralrm.adapt.active import DEFAULT_STRATEGY
+    from pluralrm.adapt.personalize import resolve_method
     from pluralrm.data import load_pairs
+    from pluralrm.rewards.reward_model import RewardModel
 
     strategy = args.strategy or DEFAULT_STRATEGY
 
@@ -152,13 +165,17 @@ def main() -> None:
     os.environ.setdefault("PLURALRM_CACHE", str(root / "cache"))
     pairs = load_pairs(source, skip_invalid=True).records
     print(f"{args.labels} labels per labeller on the page; served per-user accuracy on held-out pairs")
-    print(f"{'user':<14} {strategy + ' (mean ± sd)':>16} {'random (mean ± sd)':>20} {'all pairs':>10}")
+    print(
+        f"{'user':<14} {strategy + ' (mean ± sd)':>16} {'min–max':>12} {'random (mean ± sd)':>20} "
+        f"{'all pairs':>10} {'general':>8}"
+    )
     rows, paired = [], []
     for domain in DOMAINS:
         pool, candidates, test = split(pairs, domain, args.pool, args.candidates, args.test)
         work = root / domain
         work.mkdir()
-        model_dir = fit_model(pool, work)
+        model_dir = fit_model(pool, work, args.adapters)
+        chosen = resolve_method(RewardModel.from_pretrained(model_dir), "auto")
         # several labellers per rule: each one's first pair is its own seeded draw (ActiveConfig.cold_start)
         draws = [f"{domain}-{r}" for r in range(args.draws)]
         active = run(model_dir, work, candidates, test, strategy=strategy, users=draws, n_labels=args.labels)
@@ -167,12 +184,13 @@ def main() -> None:
         rows.append((mine.mean(), theirs.mean(), random["all"]))
         paired.append(mine - theirs)
         print(
-            f"{domain:<14} {mine.mean():>8.3f} ± {mine.std(ddof=1):.3f} {theirs.mean():>12.3f} ± "
-            f"{theirs.std(ddof=1):.3f} {random['all']:>10.3f}   "
-            f"({len(candidates)} candidates, {len(test)} held out)"
+            f"{domain:<14} {mine.mean():>8.3f} ± {mine.std(ddof=1):.3f} {mine.min():>6.3f}–{mine.max():.3f} "
+            f"{theirs.mean():>12.3f} ± {theirs.std(ddof=1):.3f} {random['all']:>10.3f} "
+            f"{random['general']:>8.3f}   "
+            f"({len(candidates)} candidates, {len(test)} held out, adapter {chosen})"
         )
     mean = np.mean(rows, axis=0)
-    print(f"{'mean':<14} {mean[0]:>8.3f}         {mean[1]:>12.3f}         {mean[2]:>10.3f}")
+    print(f"{'mean':<14} {mean[0]:>8.3f}                      {mean[1]:>12.3f}         {mean[2]:>10.3f}")
     gain = np.concatenate(paired)
     half = 1.96 * gain.std(ddof=1) / np.sqrt(len(gain))
     print(
